@@ -1,0 +1,3 @@
+"""LLMRecBench: large language models as recommenders, benchmarked beside conventional ones."""
+
+__version__ = "0.1.0"
