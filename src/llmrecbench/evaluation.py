@@ -7,6 +7,7 @@ one comparison (:func:`llmrecbench.metrics.ranks_from_scores`).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -29,6 +30,7 @@ class RankingResult:
     topk: np.ndarray  # [U, k] item ids, best first
     n_target_in_history: int = 0
     protocol: dict = field(default_factory=dict)
+    score_seconds: float = 0.0  # wall time inside score_fn after one warm-up batch
 
 
 def history_mask_index(histories: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,10 +64,18 @@ def evaluate_full_ranking(
     all_ranks = np.empty(targets.shape[0], dtype=np.int64)
     all_topk = np.empty((targets.shape[0], topk), dtype=np.int64)
     in_history = 0
+    score_seconds = 0.0
+    if len(histories):
+        score_fn(histories[:batch_size])  # warm-up (allocator, kernels) outside the timing
     for start in range(0, targets.shape[0], batch_size):
         batch_hist = histories[start : start + batch_size]
         batch_tgt = torch.from_numpy(targets[start : start + batch_size])
-        scores = score_fn(batch_hist).detach().float().cpu()
+        t0 = time.perf_counter()
+        scores = score_fn(batch_hist)
+        if scores.is_cuda:
+            torch.cuda.synchronize()
+        score_seconds += time.perf_counter() - t0
+        scores = scores.detach().float().cpu()
         if scores.shape != (len(batch_hist), n_items):
             raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected ({len(batch_hist)}, {n_items})")
         if mask_history:
@@ -83,4 +93,5 @@ def evaluate_full_ranking(
         topk=all_topk,
         n_target_in_history=in_history,
         protocol={"ranking": "full", "mask_history": bool(mask_history), "n_items": int(n_items)},
+        score_seconds=score_seconds,
     )

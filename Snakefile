@@ -1,0 +1,34 @@
+# LLMRecBench: LLMs as recommenders beside conventional recommenders, on the same data and splits.
+#
+# Path scheme (everything computed lives under results/, raw inputs under resources/):
+#   resources/raw/{source}/{file}                                 raw file (mirror copy or download, checksummed)
+#   results/{dataset}/data/{interactions,items,users}.parquet     canonical data, stats.json
+#   results/{dataset}/splits/{split}/{train,valid,test}.parquet   split = loo | ratio_8_1_1 (+ item_index.parquet, stats.json)
+#   results/{dataset}/seqrec/{model}/seed{seed}/model.pt          trained model (+ train_log.json, checkpoints/)
+#   results/{dataset}/seqrec/{model}/seed{seed}/metrics.json      one table cell (+ topk.parquet)
+#   results/tables/{task}.{csv,md}                                 merged table of one task
+#   results/logs/<same path>.log, results/benchmarks/<same path>.tsv  one per rule and output
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/download.smk"
+include: "rules/ingest.smk"
+include: "rules/splits.smk"
+include: "rules/seqrec.smk"
+include: "rules/tables.smk"
+
+
+# Default target: the sequential-recommendation table for the configured datasets and models.
+rule all:
+    default_target: True
+    input:
+        "results/tables/seqrec.csv",
+        "results/tables/seqrec.md",

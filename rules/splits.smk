@@ -1,0 +1,24 @@
+# Split a dataset (loo: leave-one-out; ratio_8_1_1: P5's seeded 8:1:1) with item indexing and a leakage probe.
+rule split_dataset:
+    input:
+        interactions="results/{dataset}/data/interactions.parquet",
+    output:
+        train="results/{dataset}/splits/{split}/train.parquet",
+        valid="results/{dataset}/splits/{split}/valid.parquet",
+        test="results/{dataset}/splits/{split}/test.parquet",
+        item_index="results/{dataset}/splits/{split}/item_index.parquet",
+        stats="results/{dataset}/splits/{split}/stats.json",
+    log:
+        "results/logs/{dataset}/splits/{split}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/splits/{split}.tsv"
+    conda:
+        "../envs/llmrecbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        seed=config["splits"]["seed"],
+        indexing=config["splits"]["indexing"],
+    script:
+        "../scripts/split.py"

@@ -1,0 +1,83 @@
+"""The two data stages of the DAG as single calls: canonical ingest, and split + indexing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from llmrecbench.data import filtering, ingest, splits, stats
+from llmrecbench.data import indexing as item_indexing
+from llmrecbench.errors import ConfigError
+
+SPLIT_KINDS = ("loo", "ratio_8_1_1")
+INDEXING_SCHEMES = ("random", "sequential_train_only", "p5_sequential")
+
+
+def ingest_canonical(
+    fmt: str,
+    files: dict[str, Path],
+    k_core: int = 5,
+    subsample_users: int | None = None,
+    seed: int = 2022,
+) -> tuple["ingest.CanonicalDataset", dict]:
+    """Raw files -> canonical dataset and its stats.
+
+    Order: parse -> iterative k-core (reported, and flagged when it removed nothing) ->
+    optional seeded user subsample (keeps whole user sequences; the slice is then no longer
+    k-core on items, which the stats say) -> contiguous ids.
+    """
+    ds = ingest.ingest(fmt, files)
+    filtered, core_report = filtering.k_core(ds.interactions, k_core)
+    ds = filtering.compact_ids(ingest.CanonicalDataset(filtered, ds.items, ds.users))
+    report: dict = {"k_core": core_report, "format": fmt}
+    if subsample_users is not None:
+        n_before = ds.interactions["user_id"].n_unique()
+        ds = filtering.subsample_users(ds, subsample_users, seed)
+        report["subsample"] = {"users_before": n_before, "users_kept": subsample_users, "seed": seed}
+    report.update(stats.dataset_stats(ds))
+    return ds, report
+
+
+@dataclass
+class SplitResult:
+    train: pl.DataFrame
+    valid: pl.DataFrame
+    test: pl.DataFrame
+    item_index: pl.DataFrame
+    stats: dict
+
+
+def make_split(interactions: pl.DataFrame, kind: str, seed: int, indexing: str) -> SplitResult:
+    """Split interactions (``loo`` or ``ratio_8_1_1``), index items, probe every scheme for leakage.
+
+    The configured ``indexing`` scheme is the one written to ``item_index.parquet``; the leakage
+    probe is reported for all three schemes so the P5 leak is visible beside the leak-free one.
+    """
+    if kind == "loo":
+        train, valid, test = splits.leave_one_out(interactions)
+    elif kind == "ratio_8_1_1":
+        train, valid, test = splits.ratio_split(interactions, ratios=(0.8, 0.1, 0.1), seed=seed)
+    else:
+        raise ConfigError(f"unknown split {kind!r}; known: {', '.join(SPLIT_KINDS)}")
+    if indexing not in INDEXING_SCHEMES:
+        raise ConfigError(f"unknown indexing {indexing!r}; known: {', '.join(INDEXING_SCHEMES)}")
+    probes = {}
+    chosen = None
+    for scheme in INDEXING_SCHEMES:
+        index = item_indexing.item_index(train, valid, test, scheme, seed)
+        probes[scheme] = item_indexing.leakage_probe(train, test, index) if kind == "loo" else None
+        if scheme == indexing:
+            chosen = index
+    report = {
+        "split": kind,
+        "seed": seed if kind != "loo" else None,
+        "indexing": indexing,
+        "rows": {"train": train.height, "valid": valid.height, "test": test.height},
+        "users": {n: int(df["user_id"].n_unique()) for n, df in (("train", train), ("valid", valid), ("test", test))},
+        "items": {n: int(df["item_id"].n_unique()) for n, df in (("train", train), ("valid", valid), ("test", test))},
+        "leakage_probe": probes,
+    }
+    return SplitResult(train, valid, test, chosen, report)
+

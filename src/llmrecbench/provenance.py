@@ -1,0 +1,90 @@
+"""What every result records about how it was made: code, packages, machine, config, inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+PACKAGES = ("llmrecbench", "torch", "numpy", "polars", "pyarrow", "snakemake")
+
+
+def config_hash(obj: Any) -> str:
+    """sha256 of the canonical JSON of ``obj`` (sorted keys): equal configs, equal hashes."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def code_revision(repo: str | Path = ".") -> dict[str, Any]:
+    """Git commit of the working tree and whether it had uncommitted changes (None outside git)."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return {"commit": rev, "dirty": bool(dirty)}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "device": "cpu",
+    }
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["device"] = torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover
+        pass
+    return info
+
+
+def file_digests(paths: Iterable[str | Path]) -> dict[str, str]:
+    """sha256 of each file (streamed), keyed by path as given."""
+    out = {}
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        out[str(p)] = h.hexdigest()
+    return out
+
+
+def record(config_subset: dict[str, Any], inputs: Iterable[str | Path] = (), **extra: Any) -> dict[str, Any]:
+    """One provenance record: config subset (+ hash), input digests, code, packages, machine."""
+    return {
+        "config": config_subset,
+        "config_sha256": config_hash(config_subset),
+        "inputs": file_digests(inputs),
+        "code": code_revision(),
+        "packages": package_versions(),
+        "machine": machine(),
+        **extra,
+    }

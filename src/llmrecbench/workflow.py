@@ -1,0 +1,65 @@
+"""Glue between Snakemake ``script:`` rules and the library.
+
+Every script under ``scripts/`` runs its one library call inside :func:`rule_context`, which
+sends logging, warnings and progress bars to the rule's ``log:`` file, sets the thread count
+from the rule's ``threads:``, and turns a :class:`~llmrecbench.errors.BenchError` into one
+clear line on the terminal (the traceback stays in the log) and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+from llmrecbench.errors import BenchError
+
+LOGGER_NAME = "llmrecbench"
+
+
+@contextlib.contextmanager
+def rule_context(smk: Any) -> Iterator[logging.Logger]:
+    """Run a rule's body with logging to ``smk.log[0]`` and one-line errors."""
+    log_path = Path(smk.log[0])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = open(log_path, "w", buffering=1)
+    handler = logging.StreamHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").handlers[:] = [handler]
+    real_stderr = sys.stderr
+    sys.stderr = log_file  # tqdm/rich progress and library warnings land in the log
+    threads = int(getattr(smk, "threads", 1) or 1)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    rule = getattr(smk, "rule", "?")
+    logger.info("rule %s: threads=%d wildcards=%s", rule, threads, dict(smk.wildcards.items()))
+    start = time.perf_counter()
+    try:
+        yield logger
+    except BenchError as exc:
+        logger.error("%s\n%s", exc, traceback.format_exc())
+        sys.stderr = real_stderr
+        print(f"Error in rule {rule}: {exc}", file=real_stderr)
+        log_file.close()
+        sys.exit(1)
+    except BaseException:
+        logger.error("unexpected failure\n%s", traceback.format_exc())
+        sys.stderr = real_stderr
+        log_file.close()
+        raise
+    else:
+        logger.info("rule %s done in %.1f s", rule, time.perf_counter() - start)
+        sys.stderr = real_stderr
+        log_file.close()

@@ -1,0 +1,56 @@
+"""Table merge: mean and sample std over seeds, one row per key, N/A cells, no path parsing."""
+
+import json
+import math
+
+import polars as pl
+import pytest
+
+from llmrecbench.errors import InputError
+from llmrecbench.tables import merge_cells, read_cells, to_markdown
+
+PROTOCOL = {"split": "loo", "ranking": "full", "mask_history": True, "indexing": "sequential_train_only", "loss": "ce"}
+
+
+def _cell(model, seed, ndcg10, **kw):
+    metrics = {m: 0.0 for m in ("HR@5", "NDCG@5", "HR@10", "HR@20", "NDCG@20", "MRR")}
+    metrics["NDCG@10"] = ndcg10
+    base = dict(dataset="beauty", task="seqrec", model=model, item_repr="unique_id", setting="CE", seed=seed, protocol=PROTOCOL, metrics=metrics)
+    base.update(kw)
+    return base
+
+
+def test_mean_and_std_over_seeds():
+    cells = [_cell("sasrec", 1, 0.03), _cell("sasrec", 2, 0.05), _cell("pop", 1, 0.01)]
+    table = merge_cells(cells)
+    assert table.height == 2
+    row = table.filter(pl.col("model") == "sasrec").row(0, named=True)
+    assert row["n_seeds"] == 2
+    assert row["NDCG@10"] == pytest.approx(0.04)
+    assert row["NDCG@10_std"] == pytest.approx(math.sqrt(((0.01) ** 2 + (0.01) ** 2) / 1))
+    pop = table.filter(pl.col("model") == "pop").row(0, named=True)
+    assert pop["n_seeds"] == 1 and pop["NDCG@10_std"] == 0.0
+    assert "loss=ce" in row["protocol"] and "split=loo" in row["protocol"]
+    expected = ["dataset", "model", "item_repr", "setting", "protocol", "n_seeds", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"]
+    assert table.columns[: len(expected)] == expected
+    assert "HR@5_std" in table.columns and "MRR_std" in table.columns
+
+
+def test_na_cell_renders_na_with_reason():
+    na = _cell("llm", 1, 0.0, status="n/a", note="output not parseable")
+    na["metrics"] = {}
+    table = merge_cells([na, _cell("pop", 1, 0.01)])
+    md = to_markdown(table)
+    llm_line = next(line for line in md.splitlines() if "| llm |" in line)
+    assert "N/A" in llm_line and "output not parseable" in llm_line
+
+
+def test_read_cells_names_bad_file(tmp_path):
+    bad = tmp_path / "metrics.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="metrics.json"):
+        read_cells([bad])
+    incomplete = tmp_path / "m2.json"
+    incomplete.write_text(json.dumps({"dataset": "beauty"}))
+    with pytest.raises(InputError, match="lacks fields"):
+        read_cells([incomplete])
