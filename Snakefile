@@ -7,6 +7,7 @@
 #   results/{dataset}/seqrec/{model}/seed{seed}/model.pt          trained model (+ train_log.json, checkpoints/)
 #   results/{dataset}/seqrec/{model}/seed{seed}/metrics.json      one table cell (+ topk.parquet)
 #   results/tables/{task}.{csv,md}                                 merged table of one task
+#   results/plots/{task}_tradeoff.png                             accuracy vs latency figure (in the report)
 #   results/logs/<same path>.log, results/benchmarks/<same path>.tsv  one per rule and output
 
 
@@ -24,6 +25,7 @@ include: "rules/ingest.smk"
 include: "rules/splits.smk"
 include: "rules/seqrec.smk"
 include: "rules/tables.smk"
+include: "rules/report.smk"
 
 
 # Default target: the sequential-recommendation table for the configured datasets and models.
@@ -32,3 +34,4 @@ rule all:
     input:
         "results/tables/seqrec.csv",
         "results/tables/seqrec.md",
+        "results/plots/seqrec_tradeoff.png",

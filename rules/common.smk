@@ -7,7 +7,9 @@ from llmrecbench.config import check_config, check_registry_names
 
 # one-line errors first (config files, key path, problem), then validate() fills in defaults
 CONFIG_SOURCE = " + ".join(map(str, workflow.configfiles)) or "config"
-check_config(config, workflow.source_path("../schemas/config.schema.yaml"), CONFIG_SOURCE)
+check_config(
+    config, workflow.source_path("../schemas/config.schema.yaml"), CONFIG_SOURCE
+)
 validate(config, schema="../schemas/config.schema.yaml")
 check_registry_names(config, CONFIG_SOURCE)
 

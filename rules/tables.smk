@@ -4,7 +4,11 @@ rule merge_table:
         cells=table_metric_cells,
         timings=table_timing_cells,
     output:
-        csv="results/tables/{task}.csv",
+        csv=report(
+            "results/tables/{task}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         md="results/tables/{task}.md",
     log:
         "results/logs/tables/{task}.log",

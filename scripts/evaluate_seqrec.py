@@ -33,7 +33,7 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
         cell=smk.output.metrics,
         rule_chain=["download_raw_file", "ingest_dataset", "split_dataset", "train_seqrec", "evaluate_seqrec"],
         seed=int(smk.wildcards.seed),
-        train_seconds=train_log.get("total_seconds"),
+        train_seconds=train_log.get("seconds"),
         best_epoch=train_log.get("best_epoch"),
     )
     write_parquet(topk, smk.output.topk)

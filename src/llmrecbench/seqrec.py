@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from llmrecbench.errors import ConfigError
 from llmrecbench.data.sequences import LeaveOneOutSequences, load_leave_one_out
 from llmrecbench.evaluation import evaluate_full_ranking
 from llmrecbench.models import create_model
@@ -63,7 +64,10 @@ def train(
             "data": [int(x) for x in (data.valid_target.sum(), data.test_target.sum(), sum(len(t) for t in data.train))],
         }
     )[:16]
-    model = create_model(spec["class"], data.n_items, seed=seed, **spec.get("hparams", {}))
+    try:
+        model = create_model(spec["class"], data.n_items, seed=seed, **spec.get("hparams", {}))
+    except TypeError as exc:  # an hparam the class does not take
+        raise ConfigError(f"seqrec model class {spec['class']!r}: bad hparams ({exc})") from exc
     log = fit(model, data, cfg, Path(checkpoint_root) / fingerprint)
     log["train_fingerprint"] = fingerprint
     return model, log

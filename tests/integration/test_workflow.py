@@ -7,10 +7,7 @@ and two seeds; the tests then check what a user would check.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,30 +15,12 @@ import polars as pl
 import pytest
 
 from llmrecbench.metrics import ranking_metrics
+from tests.integration.dag import REPO, SNAKEMAKE, snakemake
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SLICE = "beauty_slice"
 MODELS = ["pop", "sasrec", "gru4rec", "bert4rec", "caser"]
 
 pytestmark = pytest.mark.integration
-
-
-def snakemake(workdir: Path, *args: str, mirror: Path, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [
-        SNAKEMAKE,
-        "-s", str(REPO / "Snakefile"),
-        "-d", str(workdir),
-        "--configfile", str(REPO / "config.yaml"), str(REPO / "tests/integration/config.yaml"),
-        "--config", f"mirror={mirror}",
-        "--cores", "2",
-        *args,
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +41,10 @@ def test_table_has_every_model_with_two_seeds(built):
     assert (table["HR@10"] <= table["HR@20"]).all()
     md = (built / "results/tables/seqrec.md").read_text()
     assert all(f"| {m} |" in md for m in MODELS)
-    # a trained sequential model beats popularity even on a short run
-    best = table.filter(pl.col("model") != "pop")["NDCG@10"].max()
-    assert best > table.filter(pl.col("model") == "pop")["NDCG@10"].item()
+    # every trained model learned something: its training loss fell from the first epoch
+    for model in MODELS[1:]:
+        log = json.loads((built / f"results/{SLICE}/seqrec/{model}/seed1/train_log.json").read_text())
+        assert log["epochs"][-1]["loss"] < log["epochs"][0]["loss"], model
 
 
 def test_cells_recompute_from_topk(built):

@@ -67,7 +67,7 @@ def make_split(interactions: pl.DataFrame, kind: str, seed: int, indexing: str) 
     chosen = None
     for scheme in INDEXING_SCHEMES:
         index = item_indexing.item_index(train, valid, test, scheme, seed)
-        probes[scheme] = item_indexing.leakage_probe(train, test, index) if kind == "loo" else None
+        probes[scheme] = item_indexing.leakage_probe(train, valid, test, index) if kind == "loo" else None
         if scheme == indexing:
             chosen = index
     report = {

@@ -1,0 +1,1 @@
+"""Data layer: download, ingest into a canonical schema, k-core, splits, item indexing."""

@@ -1,0 +1,272 @@
+"""Raw source formats -> one canonical schema.
+
+Canonical frames (all ids contiguous and 0-based):
+
+- ``interactions``: user_id Int32, item_id Int32, position Int32 (0-based chronological rank
+  within the user), plus when the source has them: timestamp Int64, rating Float32,
+  review Utf8, summary Utf8.
+- ``items``: item_id Int32, original_id Utf8, title Utf8 (null where unknown), plus brand,
+  categories, description where the source has them.
+- ``users``: user_id Int32, original_id Utf8.
+
+Canonical ids follow the source deterministically: users in order of first appearance in the
+file, items in order of first appearance along the file. Chronological order within a user is
+the file's order for sequence formats, and (timestamp, file order) for review/atomic formats.
+
+Formats and the file roles they read:
+
+- ``user_sequence``: ``user_sequence`` (``reviewerID ASIN ASIN ...``), optional ``item_titles``
+  (``asin<TAB>title`` with header).
+- ``p5_sequential``: ``sequential_data`` (``user item item ...`` numeric), ``datamaps``
+  (JSON with ``id2user`` and ``id2item``).
+- ``amazon_reviews_json``: ``reviews`` (Amazon 2014/2018 review JSON lines, gzipped or not),
+  optional ``meta`` (2014 metadata: one Python literal per line, parsed with ``ast.literal_eval``).
+  Repeated (user, item) pairs keep their earliest review; how many were dropped is reported.
+- ``recbole_atomic``: ``inter`` (``user_id:token  item_id:token  rating:float  timestamp:float``),
+  optional ``item`` (title from ``movie_title`` or ``title``), optional ``user``.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import polars as pl
+
+from llmrecbench.errors import ConfigError, InputError
+
+FORMATS = ("user_sequence", "p5_sequential", "amazon_reviews_json", "recbole_atomic")
+
+
+@dataclass
+class CanonicalDataset:
+    interactions: pl.DataFrame
+    items: pl.DataFrame
+    users: pl.DataFrame
+    report: dict = field(default_factory=dict)
+
+
+def ingest(fmt: str, files: dict[str, Path]) -> CanonicalDataset:
+    """Parse the raw ``files`` (by role) of a source in format ``fmt`` into canonical frames."""
+    readers: dict[str, Callable[[dict[str, Path]], CanonicalDataset]] = {
+        "user_sequence": _user_sequence,
+        "p5_sequential": _p5_sequential,
+        "amazon_reviews_json": _amazon_reviews,
+        "recbole_atomic": _recbole_atomic,
+    }
+    if fmt not in readers:
+        raise ConfigError(f"unknown dataset format {fmt!r}; known: {', '.join(FORMATS)}")
+    return readers[fmt]({role: Path(p) for role, p in files.items()})
+
+
+# --- reading helpers --------------------------------------------------------------------
+
+
+def _require(files: dict[str, Path], role: str, fmt: str) -> Path:
+    if role not in files:
+        raise ConfigError(f"format {fmt} needs a {role!r} file; the source lists {sorted(files)}")
+    path = files[role]
+    if not path.is_file():
+        raise InputError(path, "file does not exist")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file")
+    return path
+
+
+def _read_bytes(path: Path) -> bytes:
+    """Whole file, transparently gunzipped (detected by magic bytes, not by name)."""
+    raw = path.read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        data = gzip.decompress(raw)
+    except EOFError as exc:
+        raise InputError(path, f"truncated gzip file ({exc})") from exc
+    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise InputError(path, f"corrupt gzip file ({exc})") from exc
+    if not data:
+        raise InputError(path, "empty file (gzip holds no data)")
+    return data
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, text) of every non-blank line."""
+    try:
+        text = _read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc})") from exc
+    for n, line in enumerate(io.StringIO(text), start=1):
+        if line.strip():
+            yield n, line.rstrip("\n")
+
+
+# --- assembling the canonical frames ----------------------------------------------------
+
+
+def _assemble(raw: pl.DataFrame, item_info: pl.DataFrame | None = None, report: dict | None = None) -> CanonicalDataset:
+    """raw: user (str), item (str), row (file order), optional timestamp and payload columns.
+
+    Ids by first appearance in file order; chronological order = (timestamp, row) when there
+    is a timestamp, else row.
+    """
+    raw = raw.sort("row")
+    users = raw.group_by("user", maintain_order=True).agg().with_row_index("user_id")
+    items = raw.group_by("item", maintain_order=True).agg().with_row_index("item_id")
+    df = raw.join(users, on="user").join(items, on="item")
+    order = ["user_id", "timestamp", "row"] if "timestamp" in df.columns else ["user_id", "row"]
+    df = df.sort(order)
+    df = df.with_columns(pl.int_range(pl.len()).over("user_id").alias("position"))
+    payload = [c for c in ("timestamp", "rating", "review", "summary") if c in df.columns]
+    interactions = df.select(
+        pl.col("user_id").cast(pl.Int32),
+        pl.col("item_id").cast(pl.Int32),
+        pl.col("position").cast(pl.Int32),
+        *[pl.col(c) for c in payload],
+    )
+    items_out = items.select(pl.col("item_id").cast(pl.Int32), pl.col("item").alias("original_id"))
+    if item_info is not None:
+        items_out = items_out.join(item_info.rename({"item": "original_id"}), on="original_id", how="left")
+    if "title" not in items_out.columns:
+        items_out = items_out.with_columns(pl.lit(None, dtype=pl.Utf8).alias("title"))
+    items_out = items_out.sort("item_id")
+    users_out = users.select(pl.col("user_id").cast(pl.Int32), pl.col("user").alias("original_id"))
+    return CanonicalDataset(interactions, items_out, users_out, report or {})
+
+
+def _sequences_frame(rows: list[tuple[str, list[str]]]) -> pl.DataFrame:
+    df = pl.DataFrame({"user": [u for u, _ in rows], "item": [s for _, s in rows]}, schema={"user": pl.Utf8, "item": pl.List(pl.Utf8)})
+    return df.explode("item").with_row_index("row")
+
+
+def _user_sequence(files: dict[str, Path]) -> CanonicalDataset:
+    path = _require(files, "user_sequence", "user_sequence")
+    rows = []
+    for n, line in _lines(path):
+        tokens = line.split()
+        if len(tokens) < 2:
+            raise InputError(path, f"line {n}: expected 'user item [item ...]', got {line[:60]!r}")
+        rows.append((tokens[0], tokens[1:]))
+    titles = None
+    if "item_titles" in files:
+        tpath = _require(files, "item_titles", "user_sequence")
+        try:
+            titles = pl.read_csv(tpath, separator="\t", quote_char=None, schema={"asin": pl.Utf8, "title": pl.Utf8}, has_header=True)
+        except Exception as exc:  # polars raises ComputeError / SchemaError variants
+            raise InputError(tpath, f"cannot parse as 'asin<TAB>title' ({type(exc).__name__}: {exc})") from exc
+        titles = titles.rename({"asin": "item"}).with_columns(
+            pl.when(pl.col("title").str.strip_chars() == "").then(None).otherwise(pl.col("title")).alias("title")
+        ).unique("item", keep="first", maintain_order=True)
+    return _assemble(_sequences_frame(rows), titles)
+
+
+def _p5_sequential(files: dict[str, Path]) -> CanonicalDataset:
+    path = _require(files, "sequential_data", "p5_sequential")
+    mpath = _require(files, "datamaps", "p5_sequential")
+    try:
+        maps = json.loads(_read_bytes(mpath))
+    except json.JSONDecodeError as exc:
+        raise InputError(mpath, f"malformed JSON ({exc})") from exc
+    if not isinstance(maps, dict) or "id2user" not in maps or "id2item" not in maps:
+        raise InputError(mpath, "datamaps must hold 'id2user' and 'id2item'")
+    id2user, id2item = maps["id2user"], maps["id2item"]
+    rows = []
+    for n, line in _lines(path):
+        tokens = line.split()
+        if len(tokens) < 2:
+            raise InputError(path, f"line {n}: expected 'user item [item ...]', got {line[:60]!r}")
+        try:
+            rows.append((id2user[tokens[0]], [id2item[t] for t in tokens[1:]]))
+        except KeyError as exc:
+            raise InputError(path, f"line {n}: id {exc.args[0]} is not in {mpath.name}") from exc
+    return _assemble(_sequences_frame(rows))
+
+
+def _amazon_reviews(files: dict[str, Path]) -> CanonicalDataset:
+    path = _require(files, "reviews", "amazon_reviews_json")
+    records = []
+    for n, line in _lines(path):
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"line {n}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+        try:
+            records.append(
+                (r["reviewerID"], r["asin"], int(r["unixReviewTime"]), float(r.get("overall", "nan")), r.get("reviewText"), r.get("summary"))
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(path, f"line {n}: review lacks or has a bad field ({exc!r})") from exc
+    raw = pl.DataFrame(
+        records,
+        schema={"user": pl.Utf8, "item": pl.Utf8, "timestamp": pl.Int64, "rating": pl.Float32, "review": pl.Utf8, "summary": pl.Utf8},
+        orient="row",
+    ).with_row_index("row")
+    # repeated (user, item) pairs: keep the earliest review (time, then file order)
+    deduped = raw.sort(["timestamp", "row"]).unique(["user", "item"], keep="first", maintain_order=True)
+    report = {"duplicate_user_item_pairs_dropped": raw.height - deduped.height, "reviews_read": raw.height}
+    meta = _read_meta(files["meta"]) if "meta" in files else None
+    return _assemble(deduped, meta, report)
+
+
+def _read_meta(path: Path) -> pl.DataFrame:
+    """2014 metadata: one Python dict literal per line (not JSON)."""
+    _require({"meta": path}, "meta", "amazon_reviews_json")
+    rows = []
+    for n, line in _lines(path):
+        try:
+            m = ast.literal_eval(line)
+        except (ValueError, SyntaxError) as exc:
+            raise InputError(path, f"line {n}: not a Python literal ({type(exc).__name__})") from exc
+        if not isinstance(m, dict) or "asin" not in m:
+            raise InputError(path, f"line {n}: metadata record without 'asin'")
+        cats = m.get("categories")
+        rows.append(
+            (
+                m["asin"],
+                m.get("title"),
+                m.get("brand"),
+                " | ".join(", ".join(c) for c in cats) if isinstance(cats, list) else None,
+                m.get("description"),
+            )
+        )
+    schema = {"item": pl.Utf8, "title": pl.Utf8, "brand": pl.Utf8, "categories": pl.Utf8, "description": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema, orient="row").unique("item", keep="first", maintain_order=True)
+
+
+def _read_atomic(path: Path) -> pl.DataFrame:
+    try:
+        df = pl.read_csv(path, separator="\t", quote_char=None, infer_schema=False)
+    except Exception as exc:
+        raise InputError(path, f"cannot parse as a RecBole atomic file ({type(exc).__name__}: {exc})") from exc
+    return df.rename({c: c.split(":")[0] for c in df.columns})
+
+
+def _recbole_atomic(files: dict[str, Path]) -> CanonicalDataset:
+    path = _require(files, "inter", "recbole_atomic")
+    inter = _read_atomic(path)
+    for col in ("user_id", "item_id"):
+        if col not in inter.columns:
+            raise InputError(path, f"no {col} column (header: {', '.join(inter.columns)})")
+    try:
+        raw = inter.select(
+            pl.col("user_id").alias("user"),
+            pl.col("item_id").alias("item"),
+            *([pl.col("timestamp").cast(pl.Float64).cast(pl.Int64)] if "timestamp" in inter.columns else []),
+            *([pl.col("rating").cast(pl.Float32)] if "rating" in inter.columns else []),
+        ).with_row_index("row")
+    except pl.exceptions.InvalidOperationError as exc:
+        raise InputError(path, f"non-numeric rating or timestamp ({exc})") from exc
+    info = None
+    if "item" in files:
+        ipath = _require(files, "item", "recbole_atomic")
+        item_df = _read_atomic(ipath)
+        title_col = next((c for c in ("movie_title", "title") if c in item_df.columns), None)
+        if "item_id" not in item_df.columns:
+            raise InputError(ipath, "no item_id column")
+        info = item_df.select(pl.col("item_id").alias("item"), (pl.col(title_col) if title_col else pl.lit(None, pl.Utf8)).alias("title"))
+    return _assemble(raw, info)

@@ -1,0 +1,32 @@
+"""Run the project's real Snakefile in a scratch directory with the integration slice config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def snakemake_cmd(workdir: Path, *args: str, mirror: Path, configfiles: tuple[str, ...] = ()) -> list[str]:
+    return [
+        SNAKEMAKE,
+        "-s", str(REPO / "Snakefile"),
+        "-d", str(workdir),
+        "--configfile", str(REPO / "config.yaml"), str(REPO / "tests/integration/config.yaml"), *configfiles,
+        "--config", f"mirror={mirror}",
+        "--cores", "2",
+        *args,
+    ]
+
+
+def snakemake(workdir: Path, *args: str, mirror: Path, check: bool = True, configfiles: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run snakemake to completion; on failure (with check) show the tail of its output."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(snakemake_cmd(workdir, *args, mirror=mirror, configfiles=configfiles), capture_output=True, text=True, env=env, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\\n{proc.stdout[-3000:]}\\n{proc.stderr[-6000:]}")
+    return proc
