@@ -4,6 +4,8 @@
 #   resources/raw/{source}/{file}                                 raw file (mirror copy or download, checksummed)
 #   results/{dataset}/data/{interactions,items,users}.parquet     canonical data, stats.json
 #   results/{dataset}/splits/{split}/{train,valid,test}.parquet   split = loo | ratio_8_1_1 (+ item_index.parquet, stats.json)
+#   results/{dataset}/embeddings/{encoder}.parquet                 item text vectors (+ .provenance.json, .knn.json)
+#   results/{dataset}/semantic_ids/{encoder}/{L}x{K}/codes.parquet unique semantic IDs (+ report.json, rqvae.pt)
 #   results/{dataset}/seqrec/{model}/seed{seed}/model.pt          trained model (+ train_log.json, checkpoints/)
 #   results/{dataset}/seqrec/{model}/seed{seed}/metrics.json      one table cell (+ topk.parquet)
 #   results/tables/{task}.{csv,md}                                 merged table of one task
@@ -23,6 +25,7 @@ include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/ingest.smk"
 include: "rules/splits.smk"
+include: "rules/semantic.smk"
 include: "rules/seqrec.smk"
 include: "rules/tables.smk"
 include: "rules/report.smk"

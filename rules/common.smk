@@ -24,6 +24,9 @@ wildcard_constraints:
     model="[A-Za-z0-9_\\-]+",
     seed="[0-9]+",
     task="seqrec",
+    encoder="[A-Za-z0-9_\\-]+",
+    levels="[0-9]+",
+    codebook="[0-9]+",
 
 
 def mirror_dir():
@@ -91,3 +94,35 @@ def table_metric_cells(wildcards):
 def table_timing_cells(wildcards):
     """Wall-clock records the cells point to (latency column)."""
     return [p.format(name="timing") for p in table_cells(wildcards)]
+
+
+def text_items_table(wildcards):
+    """items.parquet of a dataset that has item text; others fail in one plain line."""
+    if "item_text" not in config["datasets"][wildcards.dataset].get("provides", []):
+        raise ValueError(
+            f"dataset {wildcards.dataset!r} provides no item text (config: datasets."
+            f"{wildcards.dataset}.provides), so it has no embeddings or semantic IDs"
+        )
+    return f"results/{wildcards.dataset}/data/items.parquet"
+
+
+def encoder_spec(wildcards):
+    """The encoder's config block (Hugging Face id, text template, batch size)."""
+    encoders = config["semantic_ids"]["encoders"]
+    if wildcards.encoder not in encoders:
+        raise ValueError(
+            f"config: unknown encoder {wildcards.encoder!r}; known: {', '.join(sorted(encoders))}"
+        )
+    return encoders[wildcards.encoder]
+
+
+def semantic_inputs(wildcards):
+    """Codes and embeddings for models over semantic representations (spec key `semantic:`)."""
+    sem = seqrec_model_spec(wildcards).get("semantic")
+    if not sem:
+        return {}
+    base = f"results/{wildcards.dataset}"
+    return {
+        "item_embeddings": f"{base}/embeddings/{sem['encoder']}.parquet",
+        "semantic_codes": f"{base}/semantic_ids/{sem['encoder']}/{sem['levels']}x{sem['codebook']}/codes.parquet",
+    }

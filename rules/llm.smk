@@ -117,7 +117,9 @@ rule finetune_llm:
     input:
         unpack(llm_finetune_inputs),
     output:
-        adapter=directory("results/{dataset}/seqrec/{model}/{setting}/seed{seed}/adapter"),
+        adapter=directory(
+            "results/{dataset}/seqrec/{model}/{setting}/seed{seed}/adapter"
+        ),
         train_log="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/train_log.json",
     log:
         "results/logs/{dataset}/seqrec/{model}/{setting}/seed{seed}/finetune.log",

@@ -1,6 +1,7 @@
 # Train one sequential recommender on the leave-one-out split (early stopping on valid NDCG@10, resumable).
 rule train_seqrec:
     input:
+        unpack(semantic_inputs),
         train="results/{dataset}/splits/loo/train.parquet",
         valid="results/{dataset}/splits/loo/valid.parquet",
         test="results/{dataset}/splits/loo/test.parquet",

@@ -16,6 +16,8 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
         seed=int(snakemake.wildcards.seed),  # noqa: F821
         checkpoint_root=snakemake.params.checkpoint_root,  # noqa: F821
         threads=snakemake.threads,  # noqa: F821
+        semantic_codes=snakemake.input.get("semantic_codes"),  # noqa: F821
+        item_embeddings=snakemake.input.get("item_embeddings"),  # noqa: F821
     )
     model.save(snakemake.output.model)  # noqa: F821
     write_json(train_log, snakemake.output.train_log)  # noqa: F821

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from llmrecbench.errors import ConfigError
+from llmrecbench.errors import ConfigError, InputError
 from llmrecbench.data.sequences import LeaveOneOutSequences, load_leave_one_out
 from llmrecbench.evaluation import evaluate_full_ranking
 from llmrecbench.models import create_model
@@ -47,8 +47,13 @@ def train(
     seed: int,
     checkpoint_root: str | Path,
     threads: int | None = None,
+    semantic_codes: str | Path | None = None,
+    item_embeddings: str | Path | None = None,
 ) -> tuple[SequentialRecommender, dict]:
     """Build the model named by ``spec['class']`` and fit it with early stopping.
+
+    Models that declare ``requires`` (``"semantic_codes"``, ``"item_embeddings"``) get those
+    arrays, one row per item id, as constructor arguments.
 
     Checkpoints go to ``checkpoint_root/<hash of everything that shapes training>/`` so a
     re-run after a kill resumes, while a changed config or data never resumes a stale state.
@@ -64,13 +69,34 @@ def train(
             "data": [int(x) for x in (data.valid_target.sum(), data.test_target.sum(), sum(len(t) for t in data.train))],
         }
     )[:16]
+    inputs = _semantic_arrays(spec, data.n_items, semantic_codes, item_embeddings)
     try:
-        model = create_model(spec["class"], data.n_items, seed=seed, **spec.get("hparams", {}))
+        model = create_model(spec["class"], data.n_items, seed=seed, **spec.get("hparams", {}), **inputs)
     except TypeError as exc:  # an hparam the class does not take
         raise ConfigError(f"seqrec model class {spec['class']!r}: bad hparams ({exc})") from exc
     log = fit(model, data, cfg, Path(checkpoint_root) / fingerprint)
     log["train_fingerprint"] = fingerprint
     return model, log
+
+
+def _semantic_arrays(spec: dict, n_items: int, codes_path, embeddings_path) -> dict[str, np.ndarray]:
+    """Arrays a model class asks for via ``requires``, aligned so that row i = item id i."""
+    from llmrecbench.models import get_model_class
+
+    required = tuple(getattr(get_model_class(spec["class"]), "requires", ()))
+    out: dict[str, np.ndarray] = {}
+    for name in required:
+        path = {"semantic_codes": codes_path, "item_embeddings": embeddings_path}.get(name)
+        if path is None:
+            raise ConfigError(f"model class {spec['class']!r} needs {name}; give its config block a `semantic:` key")
+        frame = pl.read_parquet(path).sort("item_id")
+        if frame.height != n_items or frame["item_id"].to_list() != list(range(n_items)):
+            raise InputError(path, f"expected one row per item id 0..{n_items - 1}, got {frame.height} rows")
+        if name == "item_embeddings":
+            out[name] = np.stack(frame["vector"].to_numpy()).astype(np.float32)
+        else:
+            out[name] = frame.drop("item_id").to_numpy().astype(np.int64)
+    return out
 
 
 def evaluate_cell(
