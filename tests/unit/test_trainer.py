@@ -1,0 +1,129 @@
+"""Trainer: early stopping, determinism, exact resume after a kill, learning a planted pattern."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from llmrecbench.data.sequences import LeaveOneOutSequences
+from llmrecbench.errors import ConfigError
+from llmrecbench.evaluation import evaluate_full_ranking
+from llmrecbench.models import create_model
+from llmrecbench.training import TrainConfig, fit
+
+N_ITEMS = 30
+SMALL = {
+    "sasrec": {"max_len": 10, "hidden": 16, "n_layers": 1, "n_heads": 2, "inner": 32, "dropout": 0.1, "attn_dropout": 0.1},
+    "gru4rec": {"max_len": 10, "embedding": 16, "hidden": 16},
+    "bert4rec": {"max_len": 10, "hidden": 16, "n_layers": 1, "n_heads": 2, "inner": 32},
+    "caser": {"L": 3, "hidden": 16, "n_v": 2, "n_h": 4},
+}
+
+
+def _data(n_users: int = 200, planted: bool = True, seed: int = 0) -> LeaveOneOutSequences:
+    """Each user walks i, i+1, i+2, ... (mod N_ITEMS) from a random start (or random items)."""
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for _ in range(n_users):
+        length = int(rng.integers(5, 12))
+        if planted:
+            seqs.append((int(rng.integers(0, N_ITEMS)) + np.arange(length)) % N_ITEMS)
+        else:
+            seqs.append(rng.integers(0, N_ITEMS, size=length))
+    return LeaveOneOutSequences(
+        user_ids=np.arange(n_users),
+        train=[s[:-2].astype(np.int64) for s in seqs],
+        valid_target=np.array([s[-2] for s in seqs], dtype=np.int64),
+        test_target=np.array([s[-1] for s in seqs], dtype=np.int64),
+        n_items=N_ITEMS,
+    )
+
+
+def _strip(log: dict) -> dict:
+    out = {k: v for k, v in log.items() if k not in ("seconds", "resumed_from_epoch")}
+    out["epochs"] = [{k: v for k, v in e.items() if "seconds" not in k} for e in log["epochs"]]
+    return out
+
+
+def test_sasrec_learns_planted_successor_pattern(tmp_path):
+    data = _data()
+    model = create_model("sasrec", N_ITEMS, seed=0, **SMALL["sasrec"])
+    cfg = TrainConfig(lr=1e-2, batch_size=32, max_epochs=15, patience=15, seed=0)
+    log = fit(model, data, cfg, tmp_path, progress=False)
+    assert log["best_valid"]["NDCG@10"] > 0.95
+    test = evaluate_full_ranking(model.score, data.histories("test"), data.test_target, N_ITEMS, ks=(1, 10))
+    assert test.metrics["NDCG@10"] > 0.95 and test.metrics["HR@1"] > 0.9
+
+
+def test_pop_goes_through_fit(tmp_path):
+    data = _data(planted=False)
+    model = create_model("pop", N_ITEMS)
+    log = fit(model, data, TrainConfig(), tmp_path, progress=False)
+    counts = np.bincount(np.concatenate(data.train), minlength=N_ITEMS)
+    assert np.array_equal(model.counts.numpy(), counts)
+    assert log["epochs"] == [] and 0.0 <= log["best_valid"]["NDCG@10"] <= 1.0
+
+
+@pytest.mark.parametrize(("name", "loss"), [("sasrec", "ce"), ("bert4rec", "ce"), ("gru4rec", "bce"), ("caser", "ce")])
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, name, loss):
+    data = _data(planted=False)
+    cfg = TrainConfig(loss=loss, lr=5e-3, batch_size=32, max_epochs=3, patience=10, seed=1)
+
+    full = create_model(name, N_ITEMS, seed=0, **SMALL[name])
+    full_log = fit(full, data, cfg, tmp_path / "a", progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(epoch, entry):
+        if epoch == 1:
+            raise Killed
+
+    victim = create_model(name, N_ITEMS, seed=0, **SMALL[name])
+    with pytest.raises(Killed):
+        fit(victim, data, cfg, tmp_path / "b", progress=False, on_epoch_end=kill_after_first)
+    torch.manual_seed(12345)  # whatever ran in between must not matter
+    resumed = create_model(name, N_ITEMS, seed=99, **SMALL[name])  # weights come from the checkpoint
+    resumed_log = fit(resumed, data, cfg, tmp_path / "b", progress=False)
+
+    assert resumed_log["resumed_from_epoch"] == 1 and full_log["resumed_from_epoch"] is None
+    assert _strip(resumed_log) == _strip(full_log)
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    data = _data(planted=False)
+    states = []
+    for run, seed in enumerate([0, 0, 1]):
+        model = create_model("sasrec", N_ITEMS, seed=0, **SMALL["sasrec"])
+        fit(model, data, TrainConfig(lr=5e-3, batch_size=32, max_epochs=2, seed=seed), tmp_path / str(run), progress=False)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+
+
+def test_early_stopping_keeps_best_epoch(tmp_path):
+    data = _data(planted=False)
+    model = create_model("caser", N_ITEMS, seed=0, **SMALL["caser"])
+    log = fit(model, data, TrainConfig(lr=1e-12, batch_size=64, max_epochs=10, patience=2), tmp_path, progress=False)
+    assert log["stopped_early"] and len(log["epochs"]) == 3 and log["best_epoch"] == 1
+    # a finished run re-run with the same config trains nothing more
+    again = fit(create_model("caser", N_ITEMS, seed=5, **SMALL["caser"]), data,
+                TrainConfig(lr=1e-12, batch_size=64, max_epochs=10, patience=2), tmp_path, progress=False)
+    assert again["resumed_from_epoch"] == 3 and len(again["epochs"]) == 3
+
+
+def test_checkpoint_of_another_config_is_ignored(tmp_path):
+    data = _data(planted=False)
+    fit(create_model("caser", N_ITEMS, seed=0, **SMALL["caser"]), data, TrainConfig(max_epochs=1, batch_size=64), tmp_path, progress=False)
+    log = fit(create_model("caser", N_ITEMS, seed=0, **SMALL["caser"]), data, TrainConfig(max_epochs=1, batch_size=64, lr=2e-3), tmp_path, progress=False)
+    assert log["resumed_from_epoch"] is None
+
+
+def test_bad_config_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown loss"):
+        TrainConfig(loss="bpr")
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig(batch_size=0)
