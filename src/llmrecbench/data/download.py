@@ -17,6 +17,7 @@ from llmrecbench.io import atomic_path
 
 
 def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -27,8 +28,12 @@ def sha256_file(path: str | Path) -> str:
 def fetch_file(dest: Path, *, url: str | None, sha256: str | None, mirror_file: Path | None, timeout: float = 60.0) -> dict:
     """Copy ``mirror_file`` (when it exists) or download ``url`` to ``dest``, verified.
 
-    Returns provenance: ``{"source": "mirror"|"url", "origin", "sha256", "bytes"}``.
-    Raises InputError (nothing to fetch, empty file, download failure) or ChecksumError.
+    The mirror wins when ``mirror_file`` exists; otherwise ``url`` is streamed with urllib
+    (``timeout`` seconds per blocking operation; ``file://`` works too). Returns provenance:
+    ``{"source": "mirror"|"url", "origin", "sha256" (actual), "bytes"}``. Raises InputError
+    (nothing to fetch, copy/download failure, empty file) or ChecksumError (digest differs
+    from ``sha256``, compared case-insensitively); on any error ``dest`` is not created or
+    replaced and the temporary file is removed.
     """
     dest = Path(dest)
     if mirror_file is not None and Path(mirror_file).is_file():
@@ -40,7 +45,10 @@ def fetch_file(dest: Path, *, url: str | None, sha256: str | None, mirror_file: 
         raise InputError(dest, f"{where}no upstream URL is configured for it")
     with atomic_path(dest) as tmp:
         if source == "mirror":
-            shutil.copyfile(origin, tmp)
+            try:
+                shutil.copyfile(origin, tmp)
+            except OSError as exc:
+                raise InputError(dest, f"copy of mirror file {origin} failed: {exc}") from exc
         else:
             try:
                 with urllib.request.urlopen(origin, timeout=timeout) as resp, open(tmp, "wb") as out:

@@ -1,4 +1,8 @@
-"""k-core filtering, contiguous re-numbering and seeded user subsampling."""
+"""k-core filtering, contiguous re-numbering and seeded user subsampling.
+
+Filtering never re-numbers ids by itself (so reports can refer to the source ids); only
+``compact_ids`` makes them contiguous again.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,22 @@ from llmrecbench.data.ingest import CanonicalDataset
 from llmrecbench.errors import ConfigError
 
 
-def k_core(interactions: pl.DataFrame, k: int) -> tuple[pl.DataFrame, dict]:
+def k_core(interactions: pl.DataFrame, k: int | None) -> tuple[pl.DataFrame, dict]:
     """Iterative k-core: drop users and items with fewer than ``k`` interactions until stable.
 
-    Positions are re-numbered (0..n_u-1 in the original order) so they stay contiguous. The
-    report says how many rounds ran and what was removed; ``was_noop`` is True when the input
-    already was a k-core (the case for the Amazon 5-core sources).
+    One round keeps the rows whose user and whose item both have >= k rows in the current
+    frame; rounds repeat until a round removes nothing (``iterations`` counts every round,
+    the final confirming one included). The result is the largest sub-frame in which every
+    user and every item has >= k interactions. Positions are re-numbered 0..n_u-1 in their
+    original order so they stay contiguous; ids are not touched (see ``compact_ids``).
+    ``was_noop`` is True when nothing was removed (the case for the Amazon 2014 5-core
+    sources). ``k`` None or <= 1 filters nothing (0 iterations).
     """
     df = interactions
     rounds = 0
-    while True:
-        user_ok = pl.col("user_id").count().over("user_id") >= k
-        item_ok = pl.col("item_id").count().over("item_id") >= k
+    while k is not None and k > 1:
+        user_ok = pl.len().over("user_id") >= k
+        item_ok = pl.len().over("item_id") >= k
         kept = df.filter(user_ok & item_ok)
         rounds += 1
         if kept.height == df.height:
@@ -43,7 +51,11 @@ def k_core(interactions: pl.DataFrame, k: int) -> tuple[pl.DataFrame, dict]:
 
 
 def compact_ids(ds: CanonicalDataset) -> CanonicalDataset:
-    """Re-number users and items that still occur to contiguous 0-based ids, keeping their order."""
+    """Re-number users and items that still occur to contiguous 0-based ids, keeping their order.
+
+    new_id(x) = |{y occurring : y < x}|, so relative order (first appearance) is preserved;
+    ``items``/``users`` keep only the rows that still occur, re-numbered alike.
+    """
     inter = ds.interactions
     users = inter.select("user_id").unique().sort("user_id").with_row_index("new_user").with_columns(pl.col("new_user").cast(pl.Int32))
     items = inter.select("item_id").unique().sort("item_id").with_row_index("new_item").with_columns(pl.col("new_item").cast(pl.Int32))
@@ -67,6 +79,8 @@ def subsample_users(ds: CanonicalDataset, n_users: int, seed: int) -> CanonicalD
     say so. Used for small integration slices, never for reported full-data numbers.
     """
     all_users = np.sort(ds.interactions["user_id"].unique().to_numpy())
+    if n_users < 1:
+        raise ConfigError(f"subsample_users must be a positive number of users, got {n_users}")
     if n_users > all_users.size:
         raise ConfigError(f"subsample_users={n_users} exceeds the {all_users.size} users of the dataset")
     chosen = np.sort(np.random.default_rng(seed).choice(all_users, size=n_users, replace=False))

@@ -21,7 +21,11 @@ Formats and the file roles they read:
   (JSON with ``id2user`` and ``id2item``).
 - ``amazon_reviews_json``: ``reviews`` (Amazon 2014/2018 review JSON lines, gzipped or not),
   optional ``meta`` (2014 metadata: one Python literal per line, parsed with ``ast.literal_eval``).
-  Repeated (user, item) pairs keep their earliest review; how many were dropped is reported.
+  Duplicate policy: a (user, item) pair reviewed more than once keeps only its earliest review
+  (smallest ``unixReviewTime``, ties by file order); ``report`` holds ``reviews_read``,
+  ``duplicate_rows_dropped`` (rows removed) and ``user_item_pairs_with_duplicates`` (distinct
+  pairs that occurred more than once). All_Beauty 2018: 5,269 reviews, 1,040 pairs repeated,
+  1,177 rows dropped -> 4,092 interactions.
 - ``recbole_atomic``: ``inter`` (``user_id:token  item_id:token  rating:float  timestamp:float``),
   optional ``item`` (title from ``movie_title`` or ``title``), optional ``user``.
 """
@@ -46,6 +50,8 @@ FORMATS = ("user_sequence", "p5_sequential", "amazon_reviews_json", "recbole_ato
 
 @dataclass
 class CanonicalDataset:
+    """The canonical frames of one dataset (see the module docstring) and an ingest report."""
+
     interactions: pl.DataFrame
     items: pl.DataFrame
     users: pl.DataFrame
@@ -53,7 +59,11 @@ class CanonicalDataset:
 
 
 def ingest(fmt: str, files: dict[str, Path]) -> CanonicalDataset:
-    """Parse the raw ``files`` (by role) of a source in format ``fmt`` into canonical frames."""
+    """Parse the raw ``files`` (by role) of a source in format ``fmt`` into canonical frames.
+
+    Raises ConfigError for an unknown format or a missing file role, InputError (one line,
+    naming the file) for anything wrong with a file's contents.
+    """
     readers: dict[str, Callable[[dict[str, Path]], CanonicalDataset]] = {
         "user_sequence": _user_sequence,
         "p5_sequential": _p5_sequential,
@@ -115,6 +125,8 @@ def _assemble(raw: pl.DataFrame, item_info: pl.DataFrame | None = None, report: 
     Ids by first appearance in file order; chronological order = (timestamp, row) when there
     is a timestamp, else row.
     """
+    if raw.height == 0:
+        raise ValueError("no interactions to assemble")  # callers check first and name the file
     raw = raw.sort("row")
     users = raw.group_by("user", maintain_order=True).agg().with_row_index("user_id")
     items = raw.group_by("item", maintain_order=True).agg().with_row_index("item_id")
@@ -139,19 +151,48 @@ def _assemble(raw: pl.DataFrame, item_info: pl.DataFrame | None = None, report: 
     return CanonicalDataset(interactions, items_out, users_out, report or {})
 
 
-def _sequences_frame(rows: list[tuple[str, list[str]]]) -> pl.DataFrame:
-    df = pl.DataFrame({"user": [u for u, _ in rows], "item": [s for _, s in rows]}, schema={"user": pl.Utf8, "item": pl.List(pl.Utf8)})
-    return df.explode("item").with_row_index("row")
+def _token_lines(path: Path) -> pl.DataFrame:
+    """Non-blank lines of a whitespace-separated sequence file as (line, tokens: list[str]).
+
+    Every line must be ``user item [item ...]`` (at least two tokens); the first offending
+    line is named otherwise.
+    """
+    try:
+        text = _read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc})") from exc
+    df = (
+        pl.DataFrame({"text": text.split("\n")})
+        .with_row_index("line", offset=1)
+        .with_columns(pl.col("text").str.extract_all(r"\S+").alias("tokens"))
+        .filter(pl.col("tokens").list.len() > 0)
+    )
+    if df.height == 0:
+        raise InputError(path, "no sequences (only blank lines)")
+    short = df.filter(pl.col("tokens").list.len() < 2)
+    if short.height:
+        n, line = short.row(0)[:2]
+        raise InputError(path, f"line {n}: expected 'user item [item ...]', got {line.strip()[:60]!r}")
+    return df.select("line", "tokens")
+
+
+def _sequences_frame(lines: pl.DataFrame) -> pl.DataFrame:
+    """(line, tokens) -> one row per interaction: line, user, item, row (file order)."""
+    return (
+        lines.select(
+            "line",
+            pl.col("tokens").list.first().alias("user"),
+            pl.col("tokens").list.slice(1).alias("item"),
+        )
+        .explode("item")
+        .with_row_index("row")
+    )
 
 
 def _user_sequence(files: dict[str, Path]) -> CanonicalDataset:
     path = _require(files, "user_sequence", "user_sequence")
-    rows = []
-    for n, line in _lines(path):
-        tokens = line.split()
-        if len(tokens) < 2:
-            raise InputError(path, f"line {n}: expected 'user item [item ...]', got {line[:60]!r}")
-        rows.append((tokens[0], tokens[1:]))
+    raw = _sequences_frame(_token_lines(path))
+    _no_repeated_users(raw, path)
     titles = None
     if "item_titles" in files:
         tpath = _require(files, "item_titles", "user_sequence")
@@ -162,7 +203,15 @@ def _user_sequence(files: dict[str, Path]) -> CanonicalDataset:
         titles = titles.rename({"asin": "item"}).with_columns(
             pl.when(pl.col("title").str.strip_chars() == "").then(None).otherwise(pl.col("title")).alias("title")
         ).unique("item", keep="first", maintain_order=True)
-    return _assemble(_sequences_frame(rows), titles)
+    return _assemble(raw.drop("line"), titles)
+
+
+def _no_repeated_users(raw: pl.DataFrame, path: Path) -> None:
+    """A sequence file holds each user on one line; a second line would split the sequence."""
+    lines_per_user = raw.group_by("user").agg(pl.col("line").n_unique().alias("n"), pl.col("line").min().alias("first"))
+    dup = lines_per_user.filter(pl.col("n") > 1).sort("first")
+    if dup.height:
+        raise InputError(path, f"user {dup['user'][0]!r} has more than one line ({dup.height} such users)")
 
 
 def _p5_sequential(files: dict[str, Path]) -> CanonicalDataset:
@@ -170,21 +219,21 @@ def _p5_sequential(files: dict[str, Path]) -> CanonicalDataset:
     mpath = _require(files, "datamaps", "p5_sequential")
     try:
         maps = json.loads(_read_bytes(mpath))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(mpath, f"malformed JSON ({exc})") from exc
-    if not isinstance(maps, dict) or "id2user" not in maps or "id2item" not in maps:
-        raise InputError(mpath, "datamaps must hold 'id2user' and 'id2item'")
-    id2user, id2item = maps["id2user"], maps["id2item"]
-    rows = []
-    for n, line in _lines(path):
-        tokens = line.split()
-        if len(tokens) < 2:
-            raise InputError(path, f"line {n}: expected 'user item [item ...]', got {line[:60]!r}")
-        try:
-            rows.append((id2user[tokens[0]], [id2item[t] for t in tokens[1:]]))
-        except KeyError as exc:
-            raise InputError(path, f"line {n}: id {exc.args[0]} is not in {mpath.name}") from exc
-    return _assemble(_sequences_frame(rows))
+    if not isinstance(maps, dict) or not all(isinstance(maps.get(k), dict) for k in ("id2user", "id2item")):
+        raise InputError(mpath, "datamaps must hold the objects 'id2user' and 'id2item'")
+    seq = _sequences_frame(_token_lines(path)).rename({"user": "user_num", "item": "item_num"})
+    id2user = pl.DataFrame({"user_num": list(maps["id2user"]), "user": [str(v) for v in maps["id2user"].values()]})
+    id2item = pl.DataFrame({"item_num": list(maps["id2item"]), "item": [str(v) for v in maps["id2item"].values()]})
+    raw = seq.join(id2user, on="user_num", how="left").join(id2item, on="item_num", how="left").sort("row")
+    for num, name, what in (("user_num", "user", "user"), ("item_num", "item", "item")):
+        missing = raw.filter(pl.col(name).is_null())
+        if missing.height:
+            n, bad = missing["line"][0], missing[num][0]
+            raise InputError(path, f"line {n}: {what} id {bad} is not in {mpath.name} ({missing.height} unmapped)")
+    _no_repeated_users(raw, path)
+    return _assemble(raw.select("row", "user", "item"))
 
 
 def _amazon_reviews(files: dict[str, Path]) -> CanonicalDataset:
@@ -197,7 +246,14 @@ def _amazon_reviews(files: dict[str, Path]) -> CanonicalDataset:
             raise InputError(path, f"line {n}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
         try:
             records.append(
-                (r["reviewerID"], r["asin"], int(r["unixReviewTime"]), float(r.get("overall", "nan")), r.get("reviewText"), r.get("summary"))
+                (
+                    str(r["reviewerID"]),
+                    str(r["asin"]),
+                    int(r["unixReviewTime"]),
+                    float(r["overall"]) if r.get("overall") is not None else None,
+                    _text(r.get("reviewText")),
+                    _text(r.get("summary")),
+                )
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(path, f"line {n}: review lacks or has a bad field ({exc!r})") from exc
@@ -206,11 +262,36 @@ def _amazon_reviews(files: dict[str, Path]) -> CanonicalDataset:
         schema={"user": pl.Utf8, "item": pl.Utf8, "timestamp": pl.Int64, "rating": pl.Float32, "review": pl.Utf8, "summary": pl.Utf8},
         orient="row",
     ).with_row_index("row")
-    # repeated (user, item) pairs: keep the earliest review (time, then file order)
-    deduped = raw.sort(["timestamp", "row"]).unique(["user", "item"], keep="first", maintain_order=True)
-    report = {"duplicate_user_item_pairs_dropped": raw.height - deduped.height, "reviews_read": raw.height}
+    if raw.height == 0:
+        raise InputError(path, "no reviews (only blank lines)")
+    deduped, report = _keep_earliest_review(raw)
     meta = _read_meta(files["meta"]) if "meta" in files else None
     return _assemble(deduped, meta, report)
+
+
+def _keep_earliest_review(raw: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """Duplicate policy: keep the earliest review of each (user, item) pair (time, then file order).
+
+    Returns the kept rows (file order) and {reviews_read, duplicate_rows_dropped,
+    user_item_pairs_with_duplicates}; rows dropped = reviews_read - kept.
+    """
+    deduped = raw.sort(["timestamp", "row"]).unique(["user", "item"], keep="first", maintain_order=True).sort("row")
+    repeated = raw.group_by(["user", "item"]).len().filter(pl.col("len") > 1).height
+    report = {
+        "reviews_read": raw.height,
+        "duplicate_rows_dropped": raw.height - deduped.height,
+        "user_item_pairs_with_duplicates": repeated,
+    }
+    return deduped, report
+
+
+def _text(value: object) -> str | None:
+    """Metadata field as text: strings as they are, lists joined with spaces, None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
 def _read_meta(path: Path) -> pl.DataFrame:
@@ -220,30 +301,28 @@ def _read_meta(path: Path) -> pl.DataFrame:
     for n, line in _lines(path):
         try:
             m = ast.literal_eval(line)
-        except (ValueError, SyntaxError) as exc:
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
             raise InputError(path, f"line {n}: not a Python literal ({type(exc).__name__})") from exc
         if not isinstance(m, dict) or "asin" not in m:
             raise InputError(path, f"line {n}: metadata record without 'asin'")
         cats = m.get("categories")
-        rows.append(
-            (
-                m["asin"],
-                m.get("title"),
-                m.get("brand"),
-                " | ".join(", ".join(c) for c in cats) if isinstance(cats, list) else None,
-                m.get("description"),
-            )
-        )
+        if isinstance(cats, list):  # [['Beauty', 'Skin Care'], ...] -> "Beauty, Skin Care | ..."
+            cats = " | ".join(", ".join(map(str, c)) if isinstance(c, (list, tuple)) else str(c) for c in cats)
+        rows.append((str(m["asin"]), _text(m.get("title")), _text(m.get("brand")), _text(cats), _text(m.get("description"))))
     schema = {"item": pl.Utf8, "title": pl.Utf8, "brand": pl.Utf8, "categories": pl.Utf8, "description": pl.Utf8}
     return pl.DataFrame(rows, schema=schema, orient="row").unique("item", keep="first", maintain_order=True)
 
 
 def _read_atomic(path: Path) -> pl.DataFrame:
+    """A RecBole atomic file, all columns as text, ``name:type`` headers reduced to ``name``."""
     try:
         df = pl.read_csv(path, separator="\t", quote_char=None, infer_schema=False)
-    except Exception as exc:
+    except Exception as exc:  # polars raises ComputeError / NoDataError variants
         raise InputError(path, f"cannot parse as a RecBole atomic file ({type(exc).__name__}: {exc})") from exc
-    return df.rename({c: c.split(":")[0] for c in df.columns})
+    names = [c.split(":")[0] for c in df.columns]
+    if len(set(names)) != len(names):
+        raise InputError(path, f"repeated column names in header {df.columns}")
+    return df.rename(dict(zip(df.columns, names)))
 
 
 def _recbole_atomic(files: dict[str, Path]) -> CanonicalDataset:
@@ -259,8 +338,15 @@ def _recbole_atomic(files: dict[str, Path]) -> CanonicalDataset:
             *([pl.col("timestamp").cast(pl.Float64).cast(pl.Int64)] if "timestamp" in inter.columns else []),
             *([pl.col("rating").cast(pl.Float32)] if "rating" in inter.columns else []),
         ).with_row_index("row")
-    except pl.exceptions.InvalidOperationError as exc:
-        raise InputError(path, f"non-numeric rating or timestamp ({exc})") from exc
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(path, f"non-numeric rating or timestamp ({type(exc).__name__})") from exc
+    nulls = raw.filter(pl.any_horizontal(pl.all().is_null()))
+    if nulls.height:
+        raise InputError(path, f"data row {nulls['row'][0] + 1}: empty field ({nulls.height} such rows)")
+    if raw.height == 0:
+        raise InputError(path, "no interactions (header only)")
+    if "user" in files:  # user features are not used; the file is still checked to exist and parse
+        _read_atomic(_require(files, "user", "recbole_atomic"))
     info = None
     if "item" in files:
         ipath = _require(files, "item", "recbole_atomic")
@@ -268,5 +354,7 @@ def _recbole_atomic(files: dict[str, Path]) -> CanonicalDataset:
         title_col = next((c for c in ("movie_title", "title") if c in item_df.columns), None)
         if "item_id" not in item_df.columns:
             raise InputError(ipath, "no item_id column")
-        info = item_df.select(pl.col("item_id").alias("item"), (pl.col(title_col) if title_col else pl.lit(None, pl.Utf8)).alias("title"))
+        info = item_df.select(
+            pl.col("item_id").alias("item"), (pl.col(title_col) if title_col else pl.lit(None, pl.Utf8)).alias("title")
+        ).unique("item", keep="first", maintain_order=True)
     return _assemble(raw, info)

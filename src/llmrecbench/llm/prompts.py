@@ -1,0 +1,370 @@
+"""Prompts for sequential recommendation with an LLM, and how items appear in them.
+
+Construction follows LLMRec (task description + behaviour injection + format indicator) for
+zero-shot use, and P5-style template families for fine-tuning. Each fine-tuning template is
+declared *seen* (used to build training prompts) or *unseen* (held out for zero-shot transfer
+evaluation), as in P5; the ``llmrec`` template is the zero-shot prompt of LLMRec's supplement.
+
+Items appear in prompts and targets in one of three representations (RecBench):
+
+* ``text``         – the item title (``"Maybelline Great Lash Mascara"``);
+* ``unique_id``    – one new token per item (``<item_123>``); the embedding matrix is resized;
+* ``semantic_id``  – a few new tokens per item, one per code level (``<a_12><b_3><c_200>``).
+
+A prompt file is one JSON object per line with ``user_id``, ``split``, ``template``,
+``item_repr``, ``prompt``, ``target`` (text the model should produce), ``target_item_id`` and
+``history`` (item ids of the input history, oldest first).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from llmrecbench.data.sequences import LeaveOneOutSequences
+from llmrecbench.errors import ConfigError, InputError
+from llmrecbench.io import atomic_path
+
+ITEM_REPRS = ("text", "unique_id", "semantic_id")
+SPLITS = ("train", "valid", "test")
+
+
+# --------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class Template:
+    """One prompt template: ``{history}`` is filled with the rendered item list."""
+
+    id: str
+    text: str
+    seen: bool  # True: used for fine-tuning; False: only for (zero-shot) evaluation
+    zero_shot: bool = False  # carries LLMRec's format indicator (asks for a python list)
+
+
+# LLMRec Figure 2 (sequential recommendation) is seq1; seq2-seq7 follow P5's sequential family.
+TEMPLATES: dict[str, Template] = {
+    t.id: t
+    for t in (
+        Template(
+            "seq1",
+            "Here is the purchase history list of user_{user_id}: {history} try to recommend next item to the user",
+            seen=True,
+        ),
+        Template(
+            "seq2",
+            "Given the following purchase history of user_{user_id}: {history} predict next possible item to be purchased by the user?",
+            seen=True,
+        ),
+        Template(
+            "seq3",
+            "User_{user_id} has purchased items {history}, predict next possible item to be bought by the user?",
+            seen=True,
+        ),
+        Template(
+            "seq4",
+            "I find the purchase history list of user_{user_id}: {history} I wonder what is the next item to recommend to the user. Can you help me decide?",
+            seen=True,
+        ),
+        Template(
+            "seq5",
+            "According to what items user_{user_id} has purchased: {history} Can you recommend another item to the user?",
+            seen=True,
+        ),
+        Template(
+            "seq6",
+            "What would user_{user_id} be likely to purchase next after buying items {history} ?",
+            seen=False,
+        ),
+        Template(
+            "seq7",
+            "By analyzing user_{user_id}'s purchases of {history} , what is the next item expected to be bought?",
+            seen=False,
+        ),
+        # LLMRec supplement (Fig. 4): format indicator + behaviour injection + task description
+        Template(
+            "llmrec",
+            "Requirements: you must choose {n} items for recommendation and sort them in order of priority, "
+            "from highest to lowest. Output format: a python list. Do not explain the reason or include any "
+            "other words. The user has interacted with the following items in chronological order: {history}. "
+            "Please recommend the next item that the user might interact with.",
+            seen=False,
+            zero_shot=True,
+        ),
+    )
+}
+
+REASK = (
+    "Your previous answer could not be read as a python list of item titles. Answer again with only a "
+    "python list of {n} item titles, e.g. ['first title', 'second title'], and nothing else."
+)
+
+
+def seen_templates() -> list[str]:
+    return [t.id for t in TEMPLATES.values() if t.seen]
+
+
+def unseen_templates() -> list[str]:
+    return [t.id for t in TEMPLATES.values() if not t.seen]
+
+
+def get_template(template_id: str) -> Template:
+    if template_id not in TEMPLATES:
+        raise ConfigError(f"unknown prompt template {template_id!r}; known: {', '.join(TEMPLATES)}")
+    return TEMPLATES[template_id]
+
+
+def prompt_key(template_id: str, item_repr: str) -> str:
+    """The ``{template}`` wildcard of prompt files: ``<template id>-<item repr>``, e.g. ``seq1-text``."""
+    return f"{template_id}-{item_repr}"
+
+
+def parse_prompt_key(key: str) -> tuple[str, str]:
+    template_id, _, item_repr = key.partition("-")
+    get_template(template_id)
+    if item_repr not in ITEM_REPRS:
+        raise ConfigError(f"prompt set {key!r}: item representation {item_repr!r} is not one of {ITEM_REPRS}")
+    return template_id, item_repr
+
+
+# --------------------------------------------------------------------------- item representations
+
+
+def clean_title(title: str | None, fallback: str) -> str:
+    text = " ".join(str(title or "").split())
+    return text if text else fallback
+
+
+@dataclass
+class ItemCatalog:
+    """Item texts and, for token representations, the token string of every item."""
+
+    titles: list[str]  # index = canonical item id
+    item_repr: str = "text"
+    codes: np.ndarray | None = None  # [n_items, levels] semantic-ID codes (semantic_id only)
+    max_title_chars: int = 120
+
+    def __post_init__(self) -> None:
+        if self.item_repr not in ITEM_REPRS:
+            raise ConfigError(f"item_repr {self.item_repr!r} is not one of {ITEM_REPRS}")
+        if self.item_repr == "semantic_id":
+            if self.codes is None:
+                raise ConfigError("item_repr semantic_id needs semantic-ID codes")
+            self.codes = np.asarray(self.codes, dtype=np.int64)
+            if self.codes.ndim != 2 or self.codes.shape[0] != len(self.titles):
+                raise ConfigError(f"semantic-ID codes have shape {self.codes.shape}, expected [{len(self.titles)}, L]")
+            self.codes = disambiguate_codes(self.codes)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.titles)
+
+    def title(self, item_id: int) -> str:
+        t = self.titles[int(item_id)]
+        return t if len(t) <= self.max_title_chars else t[: self.max_title_chars].rstrip()
+
+    def render(self, item_id: int) -> str:
+        """The item as it appears in prompts and targets."""
+        if self.item_repr == "text":
+            return self.title(item_id)
+        if self.item_repr == "unique_id":
+            return f"<item_{int(item_id)}>"
+        return "".join(semantic_token(level, int(c)) for level, c in enumerate(self.codes[int(item_id)]))
+
+    def render_history(self, items: Sequence[int]) -> str:
+        if self.item_repr == "text":
+            return "[" + ", ".join(repr(self.title(i)) for i in items) + "]"
+        return ", ".join(self.render(i) for i in items)
+
+    def new_tokens(self) -> list[str]:
+        """Tokens to add to the tokenizer (empty for text)."""
+        if self.item_repr == "unique_id":
+            return [f"<item_{i}>" for i in range(self.n_items)]
+        if self.item_repr == "semantic_id":
+            out = []
+            for level in range(self.codes.shape[1]):
+                out += [semantic_token(level, c) for c in range(int(self.codes[:, level].max()) + 1)]
+            return out
+        return []
+
+
+def semantic_token(level: int, code: int) -> str:
+    return f"<{chr(ord('a') + level)}_{code}>"
+
+
+def disambiguate_codes(codes: np.ndarray) -> np.ndarray:
+    """Append a level that numbers items sharing the same code tuple (TIGER), only if any do."""
+    _, inverse, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    if counts.max() == 1:
+        return codes
+    extra = np.zeros(codes.shape[0], dtype=np.int64)
+    seen: dict[int, int] = {}
+    for row, group in enumerate(inverse.ravel().tolist()):
+        extra[row] = seen.get(group, 0)
+        seen[group] = extra[row] + 1
+    return np.concatenate([codes, extra[:, None]], axis=1)
+
+
+def load_titles_tsv(path: str | Path, item_ids: dict[str, int] | None = None) -> dict[str, str]:
+    """``asin<TAB>title`` file -> {asin: title}."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file does not exist")
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline()
+        if "\t" not in header:
+            raise InputError(path, "expected a tab-separated header 'asin<TAB>title'")
+        for line in fh:
+            asin, _, title = line.rstrip("\n").partition("\t")
+            out[asin] = title
+    return out
+
+
+def load_item_titles(items_path: str | Path) -> list[str]:
+    """Titles by canonical item id from ``items.parquet`` (column ``title`` or ``item_text``)."""
+    import polars as pl
+
+    items_path = Path(items_path)
+    try:
+        df = pl.read_parquet(items_path)
+    except Exception as exc:  # polars raises several exception types
+        raise InputError(items_path, f"cannot read parquet ({type(exc).__name__}: {exc})") from exc
+    col = next((c for c in ("title", "item_text", "text") if c in df.columns), None)
+    if col is None or "item_id" not in df.columns:
+        raise InputError(items_path, f"needs columns item_id and title (has {df.columns}); the dataset must provide item_text")
+    df = df.sort("item_id")
+    if df["item_id"].to_list() != list(range(df.height)):
+        raise InputError(items_path, "item ids are not 0..n-1")
+    raw = next((c for c in ("raw_item_id", "asin", "original_id") if c in df.columns), None)
+    fallbacks = [f"item {r}" for r in (df[raw].to_list() if raw else df["item_id"].to_list())]
+    return [clean_title(t, fb) for t, fb in zip(df[col].to_list(), fallbacks)]
+
+
+# --------------------------------------------------------------------------- prompt sets
+
+
+def fill(template: Template, catalog: ItemCatalog, user_id: int, history: Sequence[int], n: int = 10) -> str:
+    return template.text.format(user_id=int(user_id), history=catalog.render_history(history), n=n)
+
+
+def build_prompts(
+    data: LeaveOneOutSequences,
+    catalog: ItemCatalog,
+    template_id: str,
+    split: str,
+    max_history: int = 10,
+    list_length: int = 10,
+    max_examples_per_user: int | None = None,
+    users: np.ndarray | None = None,
+) -> list[dict]:
+    """Prompt records for one split.
+
+    ``train``: every prefix of each user's training sequence predicts its next item (P5); at
+    most ``max_examples_per_user`` most recent ones per user. ``valid`` / ``test``: one record
+    per user (history -> held-out item). Histories keep the ``max_history`` most recent items.
+    ``users`` restricts to those row indices of ``data``.
+    """
+    template = get_template(template_id)
+    if split not in SPLITS:
+        raise ConfigError(f"prompt split {split!r} is not one of {SPLITS}")
+    if split == "train" and not template.seen:
+        raise ConfigError(f"template {template_id!r} is declared unseen: it must not build training prompts")
+    rows = np.arange(data.n_users) if users is None else np.asarray(users)
+    records = []
+    for r in rows.tolist():
+        uid = int(data.user_ids[r])
+        if split == "train":
+            seq = data.train[r]
+            positions = list(range(1, len(seq)))
+            if max_examples_per_user:
+                positions = positions[-max_examples_per_user:]
+            pairs = [(seq[:p], int(seq[p])) for p in positions]
+        else:
+            hist = data.train[r] if split == "valid" else np.append(data.train[r], data.valid_target[r])
+            pairs = [(hist, int(data.targets(split)[r]))]
+        for hist, target in pairs:
+            hist = [int(i) for i in hist[-max_history:]]
+            records.append(
+                {
+                    "user_id": uid,
+                    "split": split,
+                    "template": template_id,
+                    "item_repr": catalog.item_repr,
+                    "prompt": fill(template, catalog, uid, hist, list_length),
+                    "target": catalog.render(target),
+                    "target_item_id": target,
+                    "history": hist,
+                }
+            )
+    return records
+
+
+def write_jsonl(records: Iterable[dict], dest: str | Path) -> None:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file does not exist")
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(path, f"line {n}: malformed JSON ({exc.msg})") from exc
+    return out
+
+
+def iter_batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def mirror_slice(
+    user_sequence: str | Path, item_titles: str | Path, n_users: int | None = None
+) -> tuple[LeaveOneOutSequences, list[str]]:
+    """Leave-one-out sequences of the first ``n_users`` users of a P5 ``user_sequence.txt`` and
+    the titles of *all* items of ``item_titles.tsv`` (item id = row order there).
+
+    For library tests and quick runs on the raw mirror; the workflow reads the canonical
+    parquet splits instead.
+    """
+    titles_by_asin = load_titles_tsv(item_titles)
+    asins = list(titles_by_asin)
+    index = {a: i for i, a in enumerate(asins)}
+    users, train, valid, test = [], [], [], []
+    with open(user_sequence, encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            try:
+                seq = [index[a] for a in parts[1:]]
+            except KeyError as exc:
+                raise InputError(user_sequence, f"item {exc.args[0]} has no title in {item_titles}") from exc
+            users.append(len(users))
+            train.append(np.asarray(seq[:-2], dtype=np.int64))
+            valid.append(seq[-2])
+            test.append(seq[-1])
+            if n_users and len(users) >= n_users:
+                break
+    data = LeaveOneOutSequences(
+        user_ids=np.asarray(users, dtype=np.int64),
+        train=train,
+        valid_target=np.asarray(valid, dtype=np.int64),
+        test_target=np.asarray(test, dtype=np.int64),
+        n_items=len(asins),
+    )
+    return data, [clean_title(titles_by_asin[a], f"item {a}") for a in asins]
