@@ -11,7 +11,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-PACKAGES = ("llmrecbench", "torch", "numpy", "polars", "pyarrow", "snakemake")
+PACKAGES = (
+    "llmrecbench", "torch", "numpy", "polars", "pyarrow", "snakemake",
+    "transformers", "peft", "sentence-transformers", "faiss-cpu", "gguf",
+)
 
 
 def config_hash(obj: Any) -> str:
@@ -20,8 +23,13 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def code_revision(repo: str | Path = ".") -> dict[str, Any]:
-    """Git commit of the working tree and whether it had uncommitted changes (None outside git)."""
+def code_revision(repo: str | Path | None = None) -> dict[str, Any]:
+    """Git commit of the project and whether it had uncommitted changes (None outside git).
+
+    ``repo`` defaults to the checkout this library is installed from (editable install), so the
+    revision is right even when Snakemake runs with ``-d`` in a directory outside the clone.
+    """
+    repo = repo if repo is not None else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
