@@ -54,6 +54,10 @@ def test_sigkill_mid_training_resumes_to_identical_result(tmp_path, mirror_dir):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not (killed / target).exists()
+    # a killed Snakemake leaves its lock behind: the next run says so and names the remedy
+    refused = snakemake(killed, target, mirror=mirror_dir, configfiles=RESUME_CONFIG, check=False)
+    assert refused.returncode != 0 and "--unlock" in refused.stdout + refused.stderr
+    snakemake(killed, "--unlock", mirror=mirror_dir, configfiles=RESUME_CONFIG)
     snakemake(killed, target, "--rerun-incomplete", mirror=mirror_dir, configfiles=RESUME_CONFIG)
     log = json.loads((killed / CELL / "train_log.json").read_text())
     assert log["resumed_from_epoch"] >= 1, log
