@@ -8,6 +8,10 @@
 #   results/{dataset}/semantic_ids/{encoder}/{L}x{K}/codes.parquet unique semantic IDs (+ report.json, rqvae.pt)
 #   results/{dataset}/seqrec/{model}/seed{seed}/model.pt          trained model (+ train_log.json, checkpoints/)
 #   results/{dataset}/seqrec/{model}/seed{seed}/metrics.json      one table cell (+ topk.parquet)
+#   resources/models/{model}/                                     converted LLM folder (+ model_manifest.json)
+#   results/{dataset}/seqrec/prompts/{template}/{split}.jsonl      LLM prompt file (template = id-item_repr)
+#   results/{dataset}/seqrec/{model}/{setting}/seed{seed}/adapter/  LLM adapter (+ train_log.json, checkpoints/)
+#   results/{dataset}/seqrec/{model}/{setting}/seed{seed}/metrics.json  LLM cell (+ topk.parquet, timing.json)
 #   results/tables/{task}.{csv,md}                                 merged table of one task
 #   results/plots/{task}_tradeoff.png                             accuracy vs latency figure (in the report)
 #   results/logs/<same path>.log, results/benchmarks/<same path>.tsv  one per rule and output
@@ -27,6 +31,7 @@ include: "rules/ingest.smk"
 include: "rules/splits.smk"
 include: "rules/semantic.smk"
 include: "rules/seqrec.smk"
+include: "rules/llm.smk"
 include: "rules/tables.smk"
 include: "rules/report.smk"
 

@@ -1,9 +1,12 @@
 # Shared helpers: config validation, wildcard constraints and input functions.
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from llmrecbench.config import check_config, check_registry_names
+from llmrecbench.errors import ConfigError
+from llmrecbench.llm.settings import setting_spec, unavailable_reason
 
 # one-line errors first (config files, key path, problem), then validate() fills in defaults
 CONFIG_SOURCE = " + ".join(map(str, workflow.configfiles)) or "config"
@@ -12,6 +15,17 @@ check_config(
 )
 validate(config, schema="../schemas/config.schema.yaml")
 check_registry_names(config, CONFIG_SOURCE)
+# a bad LLM setting fails before any job runs
+for _name in config["run"]["llm_settings"]:
+    try:
+        setting_spec(_name, config["llm_settings"][_name])
+    except ConfigError as exc:
+        raise ConfigError(f"{CONFIG_SOURCE}: {exc}") from None
+
+
+def name_pattern(names):
+    """Regex matching exactly the given registry names (and nothing when there are none)."""
+    return "|".join(sorted(re.escape(n) for n in names)) or "(?!)"
 
 
 wildcard_constraints:
@@ -27,6 +41,9 @@ wildcard_constraints:
     encoder="[A-Za-z0-9_\\-]+",
     levels="[0-9]+",
     codebook="[0-9]+",
+    setting=name_pattern(config["llm_settings"]),
+    template="[a-z0-9]+-(text|unique_id|semantic_id)",
+    prompt_split="train|valid|test",
 
 
 def mirror_dir():
@@ -74,6 +91,37 @@ def seqrec_model_spec(wildcards):
     return config["seqrec_models"][wildcards.model]
 
 
+def trained_seqrec_spec(wildcards):
+    """The config block of a model that is trained, less its test-time `decoding:` (so changing
+    the beam width re-evaluates without retraining); a `weights_from:` block is not trained.
+    """
+    spec = seqrec_model_spec(wildcards)
+    if spec.get("weights_from"):
+        raise ValueError(
+            f"config.yaml: seqrec model {wildcards.model!r} evaluates the weights of "
+            f"{spec['weights_from']!r} (weights_from) and is not trained itself"
+        )
+    return {key: value for key, value in spec.items() if key != "decoding"}
+
+
+def trained_model(wildcards):
+    """model.pt and train_log.json a cell evaluates: its own, or those of its `weights_from:` block
+    (blocks that differ only in test-time decoding share one trained model)."""
+    spec = seqrec_model_spec(wildcards)
+    owner = spec.get("weights_from") or wildcards.model
+    if owner not in config["seqrec_models"]:
+        raise ValueError(
+            f"config.yaml: seqrec_models.{wildcards.model}.weights_from: unknown model {owner!r}"
+        )
+    if config["seqrec_models"][owner]["class"] != spec["class"]:
+        raise ValueError(
+            f"config.yaml: seqrec_models.{wildcards.model}.weights_from: {owner!r} is a "
+            f"{config['seqrec_models'][owner]['class']!r} model, not {spec['class']!r}"
+        )
+    folder = f"results/{wildcards.dataset}/seqrec/{owner}/seed{wildcards.seed}"
+    return {"model": f"{folder}/model.pt", "train_log": f"{folder}/train_log.json"}
+
+
 def table_cells(wildcards):
     """Every cell file ({name}.json) the table of {task} merges."""
     return expand(
@@ -86,14 +134,122 @@ def table_cells(wildcards):
     )
 
 
+def llm_table_cells(wildcards):
+    """(cell folder, reason it cannot be computed or None) of every LLM cell of the seqrec table."""
+    if wildcards.task != "seqrec":
+        return []
+    run = config["run"]
+    return [
+        (
+            f"results/{dataset}/seqrec/{model}/{setting}/seed{seed}",
+            llm_unavailable(dataset, setting),
+        )
+        for dataset in run["datasets"]
+        for model in run["llm_models"]
+        for setting in run["llm_settings"]
+        for seed in run["llm_seeds"] or run["seeds"]
+    ]
+
+
 def table_metric_cells(wildcards):
-    """Deterministic cell JSONs of the table of {task}."""
-    return [p.format(name="metrics") for p in table_cells(wildcards)]
+    """Deterministic cell JSONs of the table of {task} (an LLM cell that cannot be computed: na.json)."""
+    return [p.format(name="metrics") for p in table_cells(wildcards)] + [
+        f"{cell}/{'metrics' if why is None else 'na'}.json"
+        for cell, why in llm_table_cells(wildcards)
+    ]
 
 
 def table_timing_cells(wildcards):
     """Wall-clock records the cells point to (latency column)."""
-    return [p.format(name="timing") for p in table_cells(wildcards)]
+    return [p.format(name="timing") for p in table_cells(wildcards)] + [
+        f"{cell}/timing.json" for cell, why in llm_table_cells(wildcards) if why is None
+    ]
+
+
+def llm_unavailable(dataset, setting):
+    """Why an LLM setting cannot run on a dataset (its items lack text it needs), else None."""
+    return unavailable_reason(
+        dataset,
+        config["datasets"][dataset].get("provides", []),
+        setting,
+        config["llm_settings"][setting],
+    )
+
+
+def llm_model_spec(wildcards):
+    """The LLM's config block; unknown names fail with the list of known ones."""
+    if wildcards.model not in config["llm_models"]:
+        raise ValueError(
+            f"config.yaml: unknown LLM {wildcards.model!r}; "
+            f"known: {', '.join(sorted(config['llm_models']))}"
+        )
+    return config["llm_models"][wildcards.model]
+
+
+def llm_model_source(wildcards):
+    """The GGUF file an offline LLM is converted from (inside its pip package), as a named input
+    (a reinstalled package re-runs the conversion); hub models have no file input."""
+    from llmrecbench.llm.registry import gguf_path, llm_spec
+
+    spec = llm_spec(wildcards.model, llm_model_spec(wildcards))
+    return {"gguf": str(gguf_path(spec))} if spec.gguf_file else {}
+
+
+def llm_setting(wildcards):
+    """The validated block of the LLM setting {setting} (method, item_repr, templates, ...)."""
+    return setting_spec(wildcards.setting, config["llm_settings"][wildcards.setting])
+
+
+def llm_codes(item_repr, dataset):
+    """Semantic-ID codes of the dataset as a one-entry input dict (empty for other reprs)."""
+    if item_repr != "semantic_id":
+        return {}
+    sem = config["llm"]["semantic_ids"]
+    return {
+        "codes": f"results/{dataset}/semantic_ids/{sem['encoder']}/{sem['levels']}x{sem['codebook']}/codes.parquet"
+    }
+
+
+def llm_prompt_inputs(wildcards):
+    """Split files + item table (+ semantic-ID codes) of one prompt file ({template} = id-repr)."""
+    split = f"results/{wildcards.dataset}/splits/loo"
+    return {
+        "train": f"{split}/train.parquet",
+        "valid": f"{split}/valid.parquet",
+        "test": f"{split}/test.parquet",
+        "item_table": f"results/{wildcards.dataset}/data/items.parquet",
+        **llm_codes(wildcards.template.partition("-")[2], wildcards.dataset),
+    }
+
+
+def llm_finetune_inputs(wildcards):
+    """Training prompts of the setting's (seen) template, the prepared model, items (+ codes)."""
+    spec = llm_setting(wildcards)
+    key = f"{spec['template']}-{spec['item_repr']}"
+    return {
+        "prompts": f"results/{wildcards.dataset}/seqrec/prompts/{key}/train.jsonl",
+        "model": f"resources/models/{wildcards.model}/model_manifest.json",
+        "item_table": f"results/{wildcards.dataset}/data/items.parquet",
+        **llm_codes(spec["item_repr"], wildcards.dataset),
+    }
+
+
+def llm_evaluate_inputs(wildcards):
+    """Test prompts of the setting's evaluation template, the model, the adapter if fine-tuned."""
+    spec = llm_setting(wildcards)
+    key = f"{spec['eval_template']}-{spec['item_repr']}"
+    w = wildcards
+    run_dir = f"results/{w.dataset}/seqrec/{w.model}/{w.setting}/seed{w.seed}"
+    inputs = {
+        "prompts": f"results/{w.dataset}/seqrec/prompts/{key}/test.jsonl",
+        "model": f"resources/models/{w.model}/model_manifest.json",
+        "item_table": f"results/{w.dataset}/data/items.parquet",
+        **llm_codes(spec["item_repr"], w.dataset),
+    }
+    if spec["method"] != "zeroshot":
+        inputs["adapter"] = f"{run_dir}/adapter"
+        inputs["train_log"] = f"{run_dir}/train_log.json"
+    return inputs
 
 
 def text_items_table(wildcards):
@@ -117,12 +273,15 @@ def encoder_spec(wildcards):
 
 
 def semantic_inputs(wildcards):
-    """Codes and embeddings for models over semantic representations (spec key `semantic:`)."""
+    """Embeddings (and, given levels x codebook, semantic IDs) for models over semantic
+    representations (spec key `semantic:`)."""
     sem = seqrec_model_spec(wildcards).get("semantic")
     if not sem:
         return {}
     base = f"results/{wildcards.dataset}"
-    return {
-        "item_embeddings": f"{base}/embeddings/{sem['encoder']}.parquet",
-        "semantic_codes": f"{base}/semantic_ids/{sem['encoder']}/{sem['levels']}x{sem['codebook']}/codes.parquet",
-    }
+    inputs = {"item_embeddings": f"{base}/embeddings/{sem['encoder']}.parquet"}
+    if "levels" in sem:
+        inputs["semantic_codes"] = (
+            f"{base}/semantic_ids/{sem['encoder']}/{sem['levels']}x{sem['codebook']}/codes.parquet"
+        )
+    return inputs

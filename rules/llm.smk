@@ -1,76 +1,11 @@
-# LLM recommenders: model preparation, prompt files, fine-tuning (LoRA / P-tuning v2), evaluation.
-from llmrecbench.llm.recommend import setting_spec
+# LLMs as recommenders: model folder, prompt files, fine-tuning (LoRA / P-tuning v2), evaluation.
+# Input functions and wildcard constraints ({setting}, {template}, {prompt_split}) live in common.smk.
 
 
-def llm_model_spec(wildcards):
-    """The LLM's config block; unknown names fail with the list of known ones."""
-    if wildcards.model not in config["llm_models"]:
-        raise ValueError(
-            f"config.yaml: unknown LLM {wildcards.model!r}; "
-            f"known: {', '.join(sorted(config['llm_models']))}"
-        )
-    return config["llm_models"][wildcards.model]
-
-
-def llm_setting(wildcards):
-    """The validated block of the LLM setting {setting} (method, item_repr, templates, ...)."""
-    if wildcards.setting not in config["llm_settings"]:
-        raise ValueError(
-            f"config.yaml: unknown LLM setting {wildcards.setting!r}; "
-            f"known: {', '.join(sorted(config['llm_settings']))}"
-        )
-    return setting_spec(wildcards.setting, config["llm_settings"][wildcards.setting])
-
-
-def llm_codes(item_repr, dataset):
-    """Semantic-ID codes file of the dataset, as a one-entry input dict (empty for other reprs)."""
-    if item_repr != "semantic_id":
-        return {}
-    return {"codes": config["llm"]["semantic_id_codes"].format(dataset=dataset)}
-
-
-def llm_prompt_inputs(wildcards):
-    """Split files + item table (+ semantic-ID codes) of one prompt file."""
-    return {
-        "train": f"results/{wildcards.dataset}/splits/loo/train.parquet",
-        "valid": f"results/{wildcards.dataset}/splits/loo/valid.parquet",
-        "test": f"results/{wildcards.dataset}/splits/loo/test.parquet",
-        "item_table": f"results/{wildcards.dataset}/data/items.parquet",
-        **llm_codes(wildcards.template.partition("-")[2], wildcards.dataset),
-    }
-
-
-def llm_finetune_inputs(wildcards):
-    """Training prompts of the setting's (seen) template, the prepared model, items (+ codes)."""
-    spec = llm_setting(wildcards)
-    key = f"{spec['template']}-{spec['item_repr']}"
-    return {
-        "prompts": f"results/{wildcards.dataset}/seqrec/prompts/{key}/train.jsonl",
-        "model": f"resources/models/{wildcards.model}/model_manifest.json",
-        "item_table": f"results/{wildcards.dataset}/data/items.parquet",
-        **llm_codes(spec["item_repr"], wildcards.dataset),
-    }
-
-
-def llm_evaluate_inputs(wildcards):
-    """Test prompts of the setting's evaluation template, the model, the adapter if fine-tuned."""
-    spec = llm_setting(wildcards)
-    key = f"{spec['eval_template']}-{spec['item_repr']}"
-    run_dir = f"results/{wildcards.dataset}/seqrec/{wildcards.model}/{wildcards.setting}/seed{wildcards.seed}"
-    inputs = {
-        "prompts": f"results/{wildcards.dataset}/seqrec/prompts/{key}/test.jsonl",
-        "model": f"resources/models/{wildcards.model}/model_manifest.json",
-        "item_table": f"results/{wildcards.dataset}/data/items.parquet",
-        **llm_codes(spec["item_repr"], wildcards.dataset),
-    }
-    if spec["method"] != "zeroshot":
-        inputs["adapter"] = f"{run_dir}/adapter"
-        inputs["train_log"] = f"{run_dir}/train_log.json"
-    return inputs
-
-
-# Convert one registered LLM (GGUF in a pip package, or a hub id) once into a plain model folder + manifest.
+# Convert one registered LLM (GGUF inside a pip package, or a hub id) once into a plain model folder + manifest.
 rule prepare_llm:
+    input:
+        unpack(llm_model_source),
     output:
         manifest="resources/models/{model}/model_manifest.json",
     log:
@@ -82,37 +17,36 @@ rule prepare_llm:
     threads: 2
     resources:
         mem_mb=4000,
+        runtime=30,
     params:
         spec=llm_model_spec,
     script:
         "../scripts/llm_prepare.py"
 
 
-# Build one prompt file ({template} = <template id>-<item repr>) for a split of the leave-one-out data.
+# Build one cached prompt file ({template} = <template id>-<item repr>) for one leave-one-out split.
 rule build_llm_prompts:
     input:
         unpack(llm_prompt_inputs),
     output:
-        prompts="results/{dataset}/{task}/prompts/{template}/{split}.jsonl",
+        prompts="results/{dataset}/{task}/prompts/{template}/{prompt_split}.jsonl",
     log:
-        "results/logs/{dataset}/{task}/prompts/{template}/{split}.log",
+        "results/logs/{dataset}/{task}/prompts/{template}/{prompt_split}.log",
     benchmark:
-        "results/benchmarks/{dataset}/{task}/prompts/{template}/{split}.tsv"
-    wildcard_constraints:
-        template="[a-z0-9]+-(text|unique_id|semantic_id)",
-        split="train|valid|test",
+        "results/benchmarks/{dataset}/{task}/prompts/{template}/{prompt_split}.tsv"
     conda:
         "../envs/llmrecbench.yaml"
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=15,
     params:
         prompts=config["llm"]["prompts"],
     script:
         "../scripts/llm_prompts.py"
 
 
-# Fine-tune one LLM setting (LoRA or P-tuning v2) on its training prompts; checkpoints every epoch, resumes.
+# Fine-tune one LLM setting (LoRA or P-tuning v2) on its training prompts; a checkpoint per epoch, resumes.
 rule finetune_llm:
     input:
         unpack(llm_finetune_inputs),
@@ -125,15 +59,13 @@ rule finetune_llm:
         "results/logs/{dataset}/seqrec/{model}/{setting}/seed{seed}/finetune.log",
     benchmark:
         "results/benchmarks/{dataset}/seqrec/{model}/{setting}/seed{seed}/finetune.tsv"
-    wildcard_constraints:
-        setting="[A-Za-z0-9_\\-]+",
     conda:
         "../envs/llmrecbench.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=16000,
         gpu=1,
-        runtime=600,
+        runtime=720,
     params:
         spec=llm_setting,
         checkpoint_root="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/checkpoints",
@@ -141,7 +73,7 @@ rule finetune_llm:
         "../scripts/llm_finetune.py"
 
 
-# Evaluate one LLM setting on the test users (zero-shot + refinement, or beam / trie-constrained search) -> one cell.
+# Score one LLM setting on the test users (zero-shot + refinement, or beam / trie-constrained search) -> one cell.
 rule evaluate_llm:
     input:
         unpack(llm_evaluate_inputs),
@@ -154,14 +86,13 @@ rule evaluate_llm:
         "results/logs/{dataset}/seqrec/{model}/{setting}/seed{seed}/evaluate.log",
     benchmark:
         "results/benchmarks/{dataset}/seqrec/{model}/{setting}/seed{seed}/evaluate.tsv"
-    wildcard_constraints:
-        setting="[A-Za-z0-9_\\-]+",
     conda:
         "../envs/llmrecbench.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=16000,
         gpu=1,
+        runtime=240,
     params:
         spec=llm_setting,
         llm=config["llm"],
@@ -169,3 +100,24 @@ rule evaluate_llm:
         indexing=config["splits"]["indexing"],
     script:
         "../scripts/llm_evaluate.py"
+
+
+# Write the cell of an LLM setting that cannot run on a dataset (e.g. no item text): N/A and why.
+rule llm_na_cell:
+    output:
+        cell="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/na.json",
+    log:
+        "results/logs/{dataset}/seqrec/{model}/{setting}/seed{seed}/na.log",
+    benchmark:
+        "results/benchmarks/{dataset}/seqrec/{model}/{setting}/seed{seed}/na.tsv"
+    conda:
+        "../envs/llmrecbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        block=lambda w: config["llm_settings"][w.setting],
+        reason=lambda w: llm_unavailable(w.dataset, w.setting)
+        or "N/A: not computed (the setting can run on this dataset; build metrics.json)",
+    script:
+        "../scripts/llm_na_cell.py"

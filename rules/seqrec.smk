@@ -20,7 +20,7 @@ rule train_seqrec:
         mem_mb=6000,
         runtime=120,
     params:
-        spec=seqrec_model_spec,
+        spec=trained_seqrec_spec,
         evaluation=config["evaluation"],
         checkpoint_root="results/{dataset}/seqrec/{model}/seed{seed}/checkpoints",
     script:
@@ -30,8 +30,7 @@ rule train_seqrec:
 # Evaluate one trained model on the test users: full ranking over all items -> one table cell.
 rule evaluate_seqrec:
     input:
-        model="results/{dataset}/seqrec/{model}/seed{seed}/model.pt",
-        train_log="results/{dataset}/seqrec/{model}/seed{seed}/train_log.json",
+        unpack(trained_model),
         train="results/{dataset}/splits/loo/train.parquet",
         valid="results/{dataset}/splits/loo/valid.parquet",
         test="results/{dataset}/splits/loo/test.parquet",

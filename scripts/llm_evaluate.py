@@ -1,4 +1,4 @@
-"""Rule evaluate_llm: test-set ranked lists of one LLM setting -> one table cell."""
+"""Rule evaluate_llm: test-set ranked lists of one LLM setting -> one table cell (+ timing, provenance)."""
 
 import json
 from pathlib import Path
@@ -29,17 +29,30 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     train_log = json.loads(Path(smk.input.train_log).read_text()) if adapter else {}
     cell["provenance"] = smk.output.provenance
     cell["timing"] = smk.output.timing
-    log.info("test metrics: %s; N/A rate %.3f", cell["metrics"], cell["extra_columns"]["na_rate"])
+    log.info(
+        "status %s; N/A rate %.3f; metrics %s; %.1f ms per user",
+        cell["status"], cell["extra_columns"]["na_rate"], cell["metrics_if_counted"], timing["latency_ms_per_user"],
+    )
+    inputs = [smk.input.prompts, smk.input.item_table, smk.input.model]
+    inputs += [p for p in (smk.input.get("codes"),) if p]
+    inputs += sorted(str(p) for p in Path(adapter).glob("*.safetensors")) if adapter else []
     manifest = record(
-        {"setting": smk.params.spec, "llm": smk.params.llm, "evaluation": smk.params.evaluation},
-        inputs=[p for p in (smk.input.prompts, smk.input.item_table, smk.input.model, smk.input.get("codes")) if p],
+        {
+            "setting": smk.params.spec,
+            "llm": smk.params.llm,
+            "evaluation": smk.params.evaluation,
+            "indexing": smk.params.indexing,
+        },
+        inputs=inputs,
         cell=smk.output.metrics,
-        rule_chain=["prepare_llm", "build_llm_prompts"]
+        rule_chain=["download_raw_file", "ingest_dataset", "split_dataset", "prepare_llm", "build_llm_prompts"]
+        + (["embed_items", "train_semantic_ids"] if smk.input.get("codes") else [])
         + (["finetune_llm"] if adapter else [])
         + ["evaluate_llm"],
         seed=int(smk.wildcards.seed),
         llm=cell["llm"],
         train_seconds=train_log.get("total_seconds"),
+        train_epochs=len(train_log.get("history", [])) if adapter else None,
     )
     write_parquet(topk, smk.output.topk)
     write_json(timing, smk.output.timing)

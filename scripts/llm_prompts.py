@@ -11,7 +11,7 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
         Path(smk.input.train).parent,
         smk.input.item_table,
         key=smk.wildcards.template,
-        split=smk.wildcards.split,
+        split=smk.wildcards.prompt_split,
         dest=smk.output.prompts,
         prompt_cfg=smk.params.prompts,
         codes_path=smk.input.get("codes"),

@@ -3,6 +3,11 @@
 No per-user Python loop touches the scores: a batch of users is scored as one ``[B, N]``
 tensor, history items are optionally masked with ``-inf`` by one scatter, and ranks come from
 one comparison (:func:`llmrecbench.metrics.ranks_from_scores`).
+
+Generative models (TIGER, SID-SASRec) return a ranked list per user instead of scores over all
+items; :func:`evaluate_generated_lists` ranks the target by its position in that list (items not
+in the list rank beyond every k: rank ``inf``, 0 on every metric, 0 reciprocal rank) and feeds the
+same metric functions.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ class RankingResult:
     n_target_in_history: int = 0
     protocol: dict = field(default_factory=dict)
     score_seconds: float = 0.0  # wall time inside score_fn after one warm-up batch
+    # generated lists only: entries that decode to no item, and all entries the decoder returned
+    n_invalid: int = 0
+    n_generated: int = 0
+    n_users_without_item: int = 0  # users whose whole list holds no item (the N/A of LLM cells)
 
 
 def history_mask_index(histories: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,4 +103,93 @@ def evaluate_full_ranking(
         n_target_in_history=in_history,
         protocol={"ranking": "full", "mask_history": bool(mask_history), "n_items": int(n_items)},
         score_seconds=score_seconds,
+    )
+
+
+# A generator takes a batch of histories and returns [len(batch), W] int64 item ids, best first;
+# negative entries are not items (-1: an invalid generated sequence, -2: an empty slot).
+GenerateFn = Callable[[Sequence[np.ndarray]], np.ndarray]
+INVALID_ITEM, NO_ITEM = -1, -2
+
+
+def drop_history_items(lists: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+    """Remove each row's history items from its list, keeping order; freed slots at the end get
+    :data:`NO_ITEM` (the list-level counterpart of ``mask_history``)."""
+    lists = np.asarray(lists, dtype=np.int64)
+    rows, cols = history_mask_index(histories)
+    hist = np.zeros(lists.shape, dtype=bool)
+    if rows.numel():
+        # (row, item) pairs of the history matched against (row, list entry) pairs, as one key each
+        span = max(int(lists.max(initial=0)), int(cols.max())) + 1
+        key_hist = rows.numpy() * span + cols.numpy()
+        key_list = np.arange(lists.shape[0])[:, None] * span + np.maximum(lists, 0)
+        hist = np.isin(key_list, key_hist) & (lists >= 0)
+    keep_order = np.argsort(hist, axis=1, kind="stable")  # kept entries first, in order
+    out = np.take_along_axis(lists, keep_order, axis=1)
+    out[np.take_along_axis(hist, keep_order, axis=1)] = NO_ITEM
+    return out
+
+
+def ranks_from_lists(lists: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based position of each row's target in its list; ``inf`` where it is not in the list."""
+    lists = np.asarray(lists, dtype=np.int64)
+    hit = lists == np.asarray(targets, dtype=np.int64)[:, None]
+    return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1.0, np.inf)
+
+
+@torch.no_grad()
+def evaluate_generated_lists(
+    generate_fn: GenerateFn,
+    histories: Sequence[np.ndarray],
+    targets: np.ndarray,
+    n_items: int,
+    ks: Sequence[int] = (1, 5, 10, 20),
+    mask_history: bool = True,
+    batch_size: int = 1024,
+    topk: int = 20,
+) -> RankingResult:
+    """HR@k, NDCG@k and MRR of ranked lists from a generative model, by the same metric functions.
+
+    The rank of a target is its position in the user's list after (with ``mask_history``) the
+    history items are removed from it; a target not in the list gets rank ``inf``. An invalid
+    entry (a generated code sequence that is no item) keeps its position and counts as a miss.
+    ``n_invalid / n_generated`` is the invalid rate over every entry the generator returned.
+    The stored top-k lists hold -1 for positions without an item.
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    if len(histories) != targets.shape[0]:
+        raise ValueError("one target per history is required")
+    all_ranks = np.empty(targets.shape[0], dtype=np.float64)
+    all_topk = np.full((targets.shape[0], topk), INVALID_ITEM, dtype=np.int64)
+    in_history = n_invalid = n_generated = n_without = 0
+    seconds = 0.0
+    for start in range(0, targets.shape[0], batch_size):
+        batch_hist = histories[start : start + batch_size]
+        batch_tgt = targets[start : start + batch_size]
+        t0 = time.perf_counter()
+        lists = np.asarray(generate_fn(batch_hist), dtype=np.int64)
+        seconds += time.perf_counter() - t0
+        if lists.ndim != 2 or lists.shape[0] != len(batch_hist):
+            raise ValueError(f"generator returned shape {lists.shape}, expected ({len(batch_hist)}, W)")
+        if (lists >= n_items).any() or (lists < NO_ITEM).any():
+            raise ValueError(f"generator returned ids outside [0, {n_items}) and {{-1, -2}}")
+        n_invalid += int((lists == INVALID_ITEM).sum())
+        n_generated += int((lists != NO_ITEM).sum())
+        n_without += int((lists < 0).all(axis=1).sum())
+        if mask_history:
+            in_history += sum(int(t in set(h.tolist())) for h, t in zip(batch_hist, batch_tgt))
+            lists = drop_history_items(lists, batch_hist)
+        all_ranks[start : start + len(batch_hist)] = ranks_from_lists(lists, batch_tgt)
+        width = min(topk, lists.shape[1])
+        all_topk[start : start + len(batch_hist), :width] = np.where(lists[:, :width] >= 0, lists[:, :width], INVALID_ITEM)
+    return RankingResult(
+        metrics=ranking_metrics(all_ranks, ks),
+        ranks=all_ranks,
+        topk=all_topk,
+        n_target_in_history=in_history,
+        protocol={"ranking": "generated_list", "mask_history": bool(mask_history), "n_items": int(n_items)},
+        score_seconds=seconds,
+        n_invalid=n_invalid,
+        n_generated=n_generated,
+        n_users_without_item=n_without,
     )

@@ -7,7 +7,9 @@ manifest.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import polars as pl
 
 from llmrecbench.errors import ConfigError, InputError
 from llmrecbench.data.sequences import LeaveOneOutSequences, load_leave_one_out
-from llmrecbench.evaluation import evaluate_full_ranking
+from llmrecbench.evaluation import evaluate_full_ranking, evaluate_generated_lists
 from llmrecbench.models import create_model
 from llmrecbench.models.base import SequentialRecommender
 from llmrecbench.provenance import config_hash
@@ -59,17 +61,18 @@ def train(
     re-run after a kill resumes, while a changed config or data never resumes a stale state.
     """
     cfg = train_config(spec, evaluation, seed, threads)
-    fingerprint = config_hash(
-        {
-            "class": spec["class"],
-            "hparams": spec.get("hparams", {}),
-            "train": {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "num_threads"},
-            "n_items": data.n_items,
-            "n_users": data.n_users,
-            "data": [int(x) for x in (data.valid_target.sum(), data.test_target.sum(), sum(len(t) for t in data.train))],
-        }
-    )[:16]
     inputs = _semantic_arrays(spec, data.n_items, semantic_codes, item_embeddings)
+    identity = {
+        "class": spec["class"],
+        "hparams": spec.get("hparams", {}),
+        "train": {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "num_threads"},
+        "n_items": data.n_items,
+        "n_users": data.n_users,
+        "data": [int(x) for x in (data.valid_target.sum(), data.test_target.sum(), sum(len(t) for t in data.train))],
+    }
+    if inputs:  # new semantic IDs / embeddings never resume a checkpoint trained on the old ones
+        identity["inputs"] = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in sorted(inputs.items())}
+    fingerprint = config_hash(identity)[:16]
     try:
         model = create_model(spec["class"], data.n_items, seed=seed, **spec.get("hparams", {}), **inputs)
     except TypeError as exc:  # an hparam the class does not take
@@ -115,8 +118,14 @@ def evaluate_cell(
     The cell JSON is deterministic for a fixed seed (byte-identical on re-runs); wall-clock
     measurements vary from run to run and so go to the separate timing record.
     """
-    result = evaluate_full_ranking(
-        model.score,
+    decoding = dict(spec.get("decoding", {}))
+    evaluate = evaluate_full_ranking
+    score_fn = model.score
+    if model.generative:  # a ranked list per user (semantic-ID decoding), same metric functions
+        evaluate = evaluate_generated_lists
+        score_fn = partial(model.recommend, **decoding)
+    result = evaluate(
+        score_fn,
         data.histories("test"),
         data.targets("test"),
         data.n_items,
@@ -132,6 +141,17 @@ def evaluate_cell(
         "indexing": indexing,
         "loss": spec.get("train", {}).get("loss", "ce"),
     }
+    extra: dict[str, Any] = {}
+    if model.generative:
+        beam = int(decoding.get("beam_width", 20))
+        constrained = bool(decoding.get("constrained", True))
+        protocol.update(ranking="generated_list", beam_width=beam, constrained=constrained)
+        extra = {
+            # share of generated list entries that are no item (0 by construction under CBS)
+            "invalid_rate": result.n_invalid / max(1, result.n_generated),
+            # share of users without a single item in their list (the LLM cells' N/A rate)
+            "na_rate": result.n_users_without_item / max(1, data.n_users),
+        }
     cell = {
         "dataset": dataset,
         "task": "seqrec",
@@ -147,11 +167,16 @@ def evaluate_cell(
         "n_target_in_history": int(result.n_target_in_history),
         "status": "ok",
     }
+    if model.generative:
+        cell.update(n_invalid=int(result.n_invalid), n_generated=int(result.n_generated), extra_columns=extra)
+    ranks = result.ranks
+    rank_column = pl.Series("rank", np.where(np.isfinite(ranks), ranks, 0).astype(np.int32), dtype=pl.Int32)
+    rank_column = rank_column.scatter(np.flatnonzero(~np.isfinite(ranks)), None)  # not in the list: null
     topk = pl.DataFrame(
         {
             "user_id": data.user_ids.astype(np.int32),
             "target_item_id": data.test_target.astype(np.int32),
-            "rank": result.ranks.astype(np.int32),
+            "rank": rank_column,
             "topk_item_ids": result.topk.astype(np.int32),
         },
         schema_overrides={"topk_item_ids": pl.Array(pl.Int32, result.topk.shape[1])},
@@ -164,4 +189,6 @@ def evaluate_cell(
         "method": "wall time of model.score over all test batches after one warm-up batch, "
         "divided by the number of users (CUDA synchronised when on GPU)",
     }
+    if model.generative:
+        timing["method"] = "wall time of model.recommend (beam search) over all test batches, divided by the number of users"
     return cell, topk, timing

@@ -33,7 +33,8 @@ def _model(name: str, seed: int = 0) -> SequentialRecommender:
 
 
 def test_registry_lists_all_models():
-    assert available_models() == ["bert4rec", "caser", "gru4rec", "pop", "sasrec"]
+    # semantic models (sasrec_sbert, sid_sasrec, tiger): tests/unit/test_semantic_models.py
+    assert available_models() == ["bert4rec", "caser", "gru4rec", "pop", "sasrec", "sasrec_sbert", "sid_sasrec", "tiger"]
     for name in available_models():
         cls = get_model_class(name)
         assert issubclass(cls, SequentialRecommender) and cls.name == name

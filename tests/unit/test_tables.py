@@ -54,3 +54,35 @@ def test_read_cells_names_bad_file(tmp_path):
     incomplete.write_text(json.dumps({"dataset": "beauty"}))
     with pytest.raises(InputError, match="lacks fields"):
         read_cells([incomplete])
+
+
+def test_llm_cells_get_na_rate_and_latency_columns(tmp_path):
+    """LLM rows carry their N/A rate; full-ranking rows have N/A rate 0 by construction."""
+    timing = tmp_path / "timing.json"
+    timing.write_text(json.dumps({"latency_ms_per_user": 12.5}))
+    full = _cell("pop", 1, 0.01, timing=str(timing))
+    llm = _cell("smollm2", 1, 0.02, item_repr="semantic_id", setting="LoRA + CBS", timing=str(timing),
+                protocol={"split": "loo", "ranking": "generated_list", "decoding": "beam20+trie(CBS)"},
+                extra_columns={"na_rate": 0.25})
+    paths = []
+    for i, cell in enumerate((full, llm)):
+        paths.append(tmp_path / f"c{i}.json")
+        paths[-1].write_text(json.dumps(cell))
+    table = merge_cells(read_cells(paths))
+    rows = {r["model"]: r for r in table.iter_rows(named=True)}
+    assert rows["pop"]["na_rate"] == 0.0 and rows["smollm2"]["na_rate"] == 0.25
+    assert rows["smollm2"]["latency_ms"] == 12.5 and rows["smollm2"]["setting"] == "LoRA + CBS"
+
+
+def test_unavailable_llm_cell_says_why():
+    from llmrecbench.llm.settings import unavailable_cell, unavailable_reason
+
+    block = {"method": "lora", "item_repr": "semantic_id", "setting": "LoRA + CBS"}
+    assert unavailable_reason("beauty", ["item_text"], "lora_sid", block) is None
+    assert unavailable_reason("toys", [], "lora_id", {"method": "lora", "item_repr": "unique_id"}) is None
+    why = unavailable_reason("toys", [], "lora_sid", block)
+    assert "no item text" in why and "semantic_id" in why
+    cell = unavailable_cell("toys", "smollm2", "lora_sid", block, 1, why)
+    md = to_markdown(merge_cells([cell, _cell("pop", 1, 0.01)]))
+    line = next(x for x in md.splitlines() if "| smollm2 |" in x)
+    assert "N/A" in line and "no item text" in line

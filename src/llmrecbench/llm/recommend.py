@@ -29,6 +29,7 @@ from llmrecbench.llm.generate import CausalLM, Stopwatch, item_token_sequences, 
 from llmrecbench.llm.prompts import REASK, ItemCatalog, build_prompts, iter_batches, parse_prompt_key
 from llmrecbench.llm.refine import EncodeFn, Grounder, RefinedList, hashed_ngram_encoder, ranks_from_lists, refine
 from llmrecbench.llm.registry import load_model, model_record
+from llmrecbench.llm.settings import setting_spec  # noqa: F401 - re-exported for rules/ and tests
 from llmrecbench.metrics import ranking_metrics
 
 log = logging.getLogger("llmrecbench")
@@ -72,15 +73,19 @@ def item_catalog(titles: Sequence[str], item_repr: str, codes: np.ndarray | None
 
 
 def read_codes(path: str | Path, n_items: int) -> np.ndarray:
-    """Semantic-ID codes ``[n_items, levels]`` from a parquet with ``item_id`` and ``codes`` (list)."""
+    """Semantic-ID codes ``[n_items, levels]`` from a parquet with ``item_id`` and ``code_0..code_L``
+    columns (rules/semantic.smk) or one list column ``codes``."""
     path = Path(path)
     try:
         df = pl.read_parquet(path).sort("item_id")
     except Exception as exc:
         raise InputError(path, f"cannot read semantic-ID codes ({type(exc).__name__}: {exc})") from exc
     col = next((c for c in ("codes", "semantic_id", "sid") if c in df.columns), None)
-    if col is None or df.height != n_items:
-        raise InputError(path, f"needs item_id and codes for all {n_items} items (has {df.height} rows, columns {df.columns})")
+    levels = sorted((c for c in df.columns if c.startswith("code_") and c[5:].isdigit()), key=lambda c: int(c[5:]))
+    if (col is None and not levels) or df.height != n_items or df["item_id"].to_list() != list(range(n_items)):
+        raise InputError(path, f"needs item_id 0..{n_items - 1} and codes for all {n_items} items (has {df.height} rows, columns {df.columns})")
+    if col is None:  # rules/semantic.smk layout: one column per level, code_0 .. code_L
+        return df.select(levels).to_numpy().astype(np.int64)
     return np.asarray(df[col].to_list(), dtype=np.int64)
 
 
@@ -256,6 +261,7 @@ def zero_shot_cell(
                     refined[j], answers[j] = rl, a
         results += refined
         raw_answers += answers
+        log.info("zero-shot: %d/%d users, %.1f s", len(results), len(records), watch.seconds)
     counters = _refine_counters(results)
     counters["encoder"] = enc_name
     cell, topk = _cell(
@@ -440,6 +446,7 @@ def adapter_cell(
                             items.append(item_id)
                 lists.append(items[:L])
                 na.append(not items)
+        log.info("%s: %d/%d users, %.1f s", item_repr, len(lists), len(records), watch.seconds)
     counters["invalid_item_rate"] = counters["invalid_items"] / max(1, counters["hypotheses"])
     if enc_name:
         counters["encoder"] = enc_name
@@ -487,36 +494,6 @@ def device_for(resources_gpu: int | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- rule entry points
-
-
-def setting_spec(name: str, block: dict) -> dict:
-    """Validate one ``llm_settings`` block (method, item_repr, template, finetune, decoding)."""
-    from llmrecbench.llm.prompts import ITEM_REPRS, get_template
-
-    method = block.get("method")
-    if method not in ("zeroshot", "lora", "prefix"):
-        raise ConfigError(f"llm_settings.{name}.method: {method!r} is not zeroshot, lora or prefix")
-    item_repr = block.get("item_repr", "text")
-    if item_repr not in ITEM_REPRS:
-        raise ConfigError(f"llm_settings.{name}.item_repr: {item_repr!r} is not one of {ITEM_REPRS}")
-    template = block.get("template", "llmrec" if method == "zeroshot" else "seq1")
-    tpl = get_template(template)
-    if method == "zeroshot" and (item_repr != "text" or not tpl.zero_shot):
-        raise ConfigError(f"llm_settings.{name}: zero-shot needs item_repr text and a zero-shot template (llmrec)")
-    if method != "zeroshot" and not tpl.seen:
-        raise ConfigError(f"llm_settings.{name}.template: {template!r} is unseen; fine-tuning trains on a seen template")
-    if method == "prefix" and item_repr != "text":
-        raise ConfigError(f"llm_settings.{name}: prefix tuning trains no embeddings; use item_repr text")
-    eval_template = block.get("eval_template", template)
-    get_template(eval_template)
-    return {
-        **block,
-        "method": method,
-        "item_repr": item_repr,
-        "template": template,
-        "eval_template": eval_template,
-        "setting": block.get("setting", name),
-    }
 
 
 def load_split_and_titles(split_dir: str | Path, items_path: str | Path):

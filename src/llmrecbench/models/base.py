@@ -11,7 +11,14 @@ Conventions shared by all models:
 * ``training_examples(train_sequences)`` turns the training sequences into a dict of tensors
   sharing their first dimension (one row per example); the trainer shuffles and slices rows and
   hands each batch to ``training_loss(batch, loss, generator)``.
-* ``save(path)`` / ``load(path)`` round-trip weights plus constructor arguments.
+* ``save(path)`` / ``load(path)`` round-trip weights plus constructor arguments, including the
+  arrays a class declares in ``requires`` (semantic codes, text embeddings), so a loaded model
+  needs no other file.
+* Generative models (``generative = True``, e.g. TIGER, SID-SASRec) do not score every item:
+  ``recommend(histories, **decoding)`` returns a ranked list per user (``[B, W]`` item ids, best
+  first, :data:`INVALID_ITEM` where the decoder produced a sequence that is no item,
+  :data:`NO_ITEM` where it returned fewer than ``W``), which
+  :func:`llmrecbench.evaluation.evaluate_generated_lists` turns into the same metrics.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from llmrecbench.errors import ConfigError
+from llmrecbench.evaluation import INVALID_ITEM, NO_ITEM  # noqa: F401  (the generated-list contract)
 from llmrecbench.io import atomic_path
 
 LOSSES = ("ce", "bce")
@@ -115,6 +123,10 @@ class SequentialRecommender(torch.nn.Module):
 
     name: ClassVar[str] = "base"
     trainable: ClassVar[bool] = True
+    # arrays the class takes as constructor arguments (one row per item id), e.g. "semantic_codes"
+    requires: ClassVar[tuple[str, ...]] = ()
+    # True: recommend() returns ranked lists instead of score() over all items
+    generative: ClassVar[bool] = False
 
     def __init__(self, n_items: int, **hparams: Any):
         super().__init__()
@@ -144,6 +156,14 @@ class SequentialRecommender(torch.nn.Module):
         finally:
             self.train(was_training)
 
+    def recommend(self, histories: Sequence[np.ndarray], **decoding: Any) -> np.ndarray:
+        """Generative models: ``[B, W]`` int64 ranked item ids per history (see module docstring)."""
+        raise NotImplementedError(f"{self.name} is not a generative model; use score()")
+
+    def required_inputs(self) -> dict[str, np.ndarray]:
+        """The ``requires`` arrays this instance was built with (saved beside the weights)."""
+        return {}
+
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         payload = {
@@ -152,6 +172,8 @@ class SequentialRecommender(torch.nn.Module):
             "hparams": self.hparams,
             "state_dict": self.state_dict(),
         }
+        if self.required_inputs():
+            payload["inputs"] = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.required_inputs().items()}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
 
@@ -163,7 +185,8 @@ class SequentialRecommender(torch.nn.Module):
         model_cls = get_model_class(payload["name"])
         if cls is not SequentialRecommender and not issubclass(model_cls, cls):
             raise ConfigError(f"{path}: holds a {payload['name']!r} model, not {cls.name!r}")
-        model = model_cls(payload["n_items"], **payload["hparams"])
+        inputs = {k: v.numpy() for k, v in payload.get("inputs", {}).items()}
+        model = model_cls(payload["n_items"], **payload["hparams"], **inputs)
         model.load_state_dict(payload["state_dict"])
         model.eval()
         return model

@@ -118,13 +118,22 @@ class SASRec(SequentialRecommender):
                 with torch.no_grad():
                     module.weight[module.padding_idx].zero_()
 
+    # Item representation hooks: subclasses (sasrec_sbert, sid_sasrec) replace the ID table.
+    def embed_items(self, seq: torch.Tensor) -> torch.Tensor:
+        """Input vectors ``[B, L, d]`` of shifted ids (0 = padding, a zero vector)."""
+        return self.item_emb(seq)
+
+    def output_table(self) -> torch.Tensor:
+        """``[n_items, d]`` output vectors (score = <h, v_i>); the input table, shared."""
+        return self.item_emb.weight[1:]
+
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """Hidden states ``[B, L, d]`` for a left-padded shifted-id window ``[B, L]``."""
         offset, (seq,) = trim_left_padding(seq, ref=seq)
         length = seq.shape[1]
         positions = torch.arange(self.max_len - length, self.max_len)
-        keep = (seq != 0).unsqueeze(-1).to(self.item_emb.weight.dtype)
-        x = self.item_emb(seq) * math.sqrt(self.hidden) + self.pos_emb(positions)
+        keep = (seq != 0).unsqueeze(-1).to(self.pos_emb.weight.dtype)
+        x = self.embed_items(seq) * math.sqrt(self.hidden) + self.pos_emb(positions)
         x = self.emb_dropout(x) * keep
         allowed = attention_mask(seq, causal=True)
         for norm_a, attn, drop, norm_f, ffn in zip(self.attn_norms, self.attns, self.attn_dropouts, self.ffn_norms, self.ffns):
@@ -141,9 +150,9 @@ class SASRec(SequentialRecommender):
         _, (inp, tgt) = trim_left_padding(batch["input"], batch["target"], ref=batch["target"])
         h = self.encode(inp)
         real = tgt != 0
-        return ce_or_bce(h[real], tgt[real] - 1, self.item_emb.weight[1:], None, loss, generator)
+        return ce_or_bce(h[real], tgt[real] - 1, self.output_table(), None, loss, generator)
 
     def forward_scores(self, histories):
         seq = pad_histories(histories, self.max_len)
         h = self.encode(seq)[:, -1]
-        return h @ self.item_emb.weight[1:].t()
+        return h @ self.output_table().t()

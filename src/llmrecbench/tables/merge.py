@@ -7,6 +7,10 @@ parses a path. Cells that differ only by seed are averaged:
     mean_m = (1/S) * sum_s m_s,   std_m = sqrt( (1/(S-1)) * sum_s (m_s - mean_m)^2 )  (0 when S = 1)
 
 A cell whose ``status`` is ``"n/a"`` has no metrics; its row shows ``N/A`` with the reason.
+
+LLM cells (``rules/llm.smk``) add ``na_rate``: the share of test users whose output could not be
+parsed or grounded to an item. A model that ranks the full catalogue (``protocol.ranking ==
+"full"``) returns a list for every user, so its N/A rate is 0 by construction and is filled in.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def read_cells(paths: Iterable[str | Path]) -> list[dict]:
             except (OSError, json.JSONDecodeError) as exc:
                 raise InputError(cell["timing"], f"cannot read timing JSON of {path} ({exc})") from exc
             cell.setdefault("extra_columns", {})["latency_ms"] = timing["latency_ms_per_user"]
+        if cell["protocol"].get("ranking") == "full" and cell.get("status", "ok") == "ok":
+            cell.setdefault("extra_columns", {}).setdefault("na_rate", 0.0)
         cells.append(cell)
     return cells
 

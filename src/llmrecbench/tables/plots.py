@@ -21,7 +21,9 @@ def tradeoff_plot(table: pl.DataFrame, dest: str | Path, metric: str = "NDCG@10"
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    label = pl.concat_str([pl.col("dataset"), pl.lit("/"), pl.col("model"), pl.lit(" ("), pl.col("item_repr"), pl.lit(")")])
+    label = pl.concat_str(
+        [pl.col("dataset"), pl.lit("/"), pl.col("model"), pl.lit(" ("), pl.col("item_repr"), pl.lit(", "), pl.col("setting"), pl.lit(")")]
+    )
     cols = table.with_columns(label.alias("label"))
     has_latency = latency in cols.columns
     ok = cols.filter(pl.col(metric).is_not_null() & (pl.col(latency).is_not_null() if has_latency else pl.lit(False)))

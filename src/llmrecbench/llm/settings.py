@@ -1,0 +1,74 @@
+"""Validation of ``llm_settings`` blocks (light: no torch import, so the Snakefile can call it).
+
+A setting fixes how an LLM recommends: ``method`` (zeroshot | lora | prefix), ``item_repr``
+(text | unique_id | semantic_id), the training ``template`` and the test ``eval_template``.
+"""
+
+from __future__ import annotations
+
+from llmrecbench.errors import ConfigError
+
+
+def setting_spec(name: str, block: dict) -> dict:
+    """Validate one ``llm_settings`` block (method, item_repr, template, finetune, decoding)."""
+    from llmrecbench.llm.prompts import ITEM_REPRS, get_template
+
+    method = block.get("method")
+    if method not in ("zeroshot", "lora", "prefix"):
+        raise ConfigError(f"llm_settings.{name}.method: {method!r} is not zeroshot, lora or prefix")
+    item_repr = block.get("item_repr", "text")
+    if item_repr not in ITEM_REPRS:
+        raise ConfigError(f"llm_settings.{name}.item_repr: {item_repr!r} is not one of {ITEM_REPRS}")
+    template = block.get("template", "llmrec" if method == "zeroshot" else "seq1")
+    tpl = get_template(template)
+    if method == "zeroshot" and (item_repr != "text" or not tpl.zero_shot):
+        raise ConfigError(f"llm_settings.{name}: zero-shot needs item_repr text and a zero-shot template (llmrec)")
+    if method != "zeroshot" and not tpl.seen:
+        raise ConfigError(f"llm_settings.{name}.template: {template!r} is unseen; fine-tuning trains on a seen template")
+    if method == "prefix" and item_repr != "text":
+        raise ConfigError(f"llm_settings.{name}: prefix tuning trains no embeddings; use item_repr text")
+    eval_template = block.get("eval_template", template)
+    get_template(eval_template)
+    return {
+        **block,
+        "method": method,
+        "item_repr": item_repr,
+        "template": template,
+        "eval_template": eval_template,
+        "setting": block.get("setting", name),
+    }
+
+
+TEXT_REPRS = ("text", "semantic_id")  # titles in prompts, or semantic IDs built from item text
+
+
+def unavailable_reason(dataset: str, provides: list[str], name: str, block: dict) -> str | None:
+    """Why setting ``name`` cannot run on ``dataset`` (None when it can).
+
+    Title prompts and semantic IDs need item text; a dataset whose config does not list
+    ``item_text`` under ``provides`` gets an N/A cell that says so instead of a silent gap.
+    """
+    item_repr = block.get("item_repr", "text")
+    if item_repr in TEXT_REPRS and "item_text" not in provides:
+        return f"N/A: dataset {dataset} has no item text, which item_repr {item_repr} needs (datasets.{dataset}.provides)"
+    return None
+
+
+def unavailable_cell(dataset: str, model: str, name: str, block: dict, seed: int, reason: str) -> dict:
+    """A seqrec table cell that states why it has no metrics (status ``n/a``)."""
+    spec = setting_spec(name, block)
+    return {
+        "dataset": dataset,
+        "task": "seqrec",
+        "model": model,
+        "model_class": "llm",
+        "item_repr": spec["item_repr"],
+        "setting": spec["setting"],
+        "setting_key": name,
+        "seed": int(seed),
+        "protocol": {"split": "loo", "ranking": "generated_list", "template": spec["eval_template"]},
+        "metrics": {},
+        "status": "n/a",
+        "note": reason,
+        "extra_columns": {},
+    }

@@ -1,0 +1,75 @@
+"""LLM blocks of the configuration: schema, registry names, settings, shipped configs."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmrecbench.config import check_config, check_registry_names
+from llmrecbench.errors import ConfigError
+from llmrecbench.llm.settings import setting_spec
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "schemas/config.schema.yaml"
+
+
+def merged(*files: str) -> dict:
+    """config.yaml with the given files merged over it, the way Snakemake's --configfile does."""
+
+    def update(base, new):
+        for k, v in new.items():
+            base[k] = update(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        return base
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for f in files:
+        cfg = update(cfg, yaml.safe_load((REPO / f).read_text()))
+    return cfg
+
+
+@pytest.mark.parametrize("files", [(), ("configs/llm_gpu.yaml",), ("configs/llm_cpu_slice.yaml",),
+                                   ("tests/integration/config.yaml", "tests/integration/llm.yaml")])
+def test_shipped_configs_are_valid(files):
+    cfg = merged(*files)
+    check_config(cfg, SCHEMA)
+    check_registry_names(cfg)
+    for name in cfg["run"]["llm_settings"]:
+        spec = setting_spec(name, cfg["llm_settings"][name])
+        assert spec["method"] in ("zeroshot", "lora", "prefix")
+
+
+def test_default_settings_are_llmrec_and_main_run_has_no_llm():
+    cfg = merged()
+    assert cfg["run"]["llm_models"] == [] and cfg["run"]["llm_settings"] == []  # main CPU command
+    lora = cfg["llm_settings"]["lora_title"]["finetune"]
+    assert (lora["lora_r"], lora["lora_alpha"], lora["lr"], lora["batch_size"], lora["epochs"]) == (8, 16, 3e-4, 8, 10)
+    pt = cfg["llm_settings"]["ptuning_title"]["finetune"]
+    assert (pt["prefix_length"], pt["lr"]) == (128, 2e-2) and cfg["llm"]["decoding"]["beam_width"] == 20
+    assert cfg["llm_models"]["smollm2"]["hf_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    gpu = merged("configs/llm_gpu.yaml")
+    assert set(gpu["run"]["llm_settings"]) == set(cfg["llm_settings"])
+
+
+def test_unknown_or_clashing_names_fail_in_one_line():
+    cfg = merged()
+    cfg["run"]["llm_settings"] = ["nope"]
+    with pytest.raises(ConfigError, match="run.llm_settings: unknown name 'nope'"):
+        check_registry_names(cfg, "c.yaml")
+    cfg = merged()
+    cfg["llm_models"]["sasrec"] = cfg["llm_models"]["smollm2"]
+    with pytest.raises(ConfigError, match="also name seqrec_models"):
+        check_registry_names(cfg, "c.yaml")
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        ({"method": "finetune"}, "is not zeroshot, lora or prefix"),
+        ({"method": "zeroshot", "item_repr": "unique_id"}, "zero-shot needs item_repr text"),
+        ({"method": "lora", "template": "seq6"}, "is unseen"),
+        ({"method": "prefix", "item_repr": "semantic_id"}, "prefix tuning trains no embeddings"),
+    ],
+)
+def test_bad_settings_are_rejected(block, message):
+    with pytest.raises(ConfigError, match=message):
+        setting_spec("x", block)
