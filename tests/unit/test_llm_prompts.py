@@ -57,6 +57,12 @@ def test_splits_follow_leave_one_out(beauty):
     assert len(test) == len(valid) == data.n_users
     assert [r["target_item_id"] for r in test] == data.test_target.tolist()
     assert test[0]["history"][-1] == int(data.valid_target[0])
+    # the prompt shows the last 5 items; the evaluator masks the whole input history
+    for r, rec in enumerate(test[:50]):
+        assert rec["mask_items"] == data.train[r].tolist() + [int(data.valid_target[r])]
+        assert rec["history"] == rec["mask_items"][-5:]
+    assert all(rec["mask_items"] == data.train[r].tolist() for r, rec in enumerate(valid[:50]))
+    assert all("mask_items" not in rec for rec in train)
     assert len(train) == sum(len(s) - 1 for s in data.train)
     assert all(len(r["history"]) <= 5 for r in train)
     assert test[0]["prompt"].startswith("Here is the purchase history list of user_0: <item_")

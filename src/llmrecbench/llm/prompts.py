@@ -266,7 +266,9 @@ def build_prompts(
 
     ``train``: every prefix of each user's training sequence predicts its next item (P5); at
     most ``max_examples_per_user`` most recent ones per user. ``valid`` / ``test``: one record
-    per user (history -> held-out item). Histories keep the ``max_history`` most recent items.
+    per user (history -> held-out item). Histories keep the ``max_history`` most recent items;
+    valid/test records also carry ``mask_items``, the user's whole input history, which the
+    evaluator masks exactly as it does for the conventional rows (not only the items shown).
     ``users`` restricts to those row indices of ``data``.
     """
     template = get_template(template_id)
@@ -287,10 +289,12 @@ def build_prompts(
         else:
             hist = data.train[r] if split == "valid" else np.append(data.train[r], data.valid_target[r])
             pairs = [(hist, int(data.targets(split)[r]))]
-        for hist, target in pairs:
-            hist = [int(i) for i in hist[-max_history:]]
+        for full, target in pairs:
+            hist = [int(i) for i in full[-max_history:]]
+            extra = {} if split == "train" else {"mask_items": [int(i) for i in full]}
             records.append(
                 {
+                    **extra,
                     "user_id": uid,
                     "split": split,
                     "template": template_id,

@@ -155,7 +155,10 @@ def _cell(
     n_items: int,
 ) -> tuple[dict, pl.DataFrame]:
     targets = [int(r["target_item_id"]) for r in records]
-    histories = [r["history"] for r in records]
+    # the whole input history (mask_items), as for the conventional rows; prompt files built
+    # before that field existed fall back to the items shown in the prompt, and say so
+    full_history = all("mask_items" in r for r in records)
+    histories = [r["mask_items"] if full_history else r["history"] for r in records]
     mask = bool(evaluation.get("mask_history", True))
     ranks = ranks_from_lists(lists, targets, histories if mask else None)
     metrics = ranking_metrics(ranks, evaluation.get("ks", (1, 5, 10, 20)))
@@ -171,6 +174,8 @@ def _cell(
         "indexing": indexing,
         **protocol_extra,
     }
+    if mask and not full_history:
+        protocol["mask_scope"] = "prompt_history_only"
     cell = {
         "dataset": dataset,
         "task": "seqrec",
