@@ -166,3 +166,21 @@ def test_bad_config_is_one_clear_line(tmp_path, mirror_dir, override, message):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert message in out and "config.yaml" in out
+
+
+def test_report_has_table_and_tradeoff_plot(built, mirror_dir):
+    """The README's report command: the HTML embeds the seqrec table and the accuracy/latency plot."""
+    import base64
+    import re
+
+    snakemake(built, mirror=mirror_dir)  # default target: table, markdown, plot
+    snakemake(built, "--report", "results/report.html", mirror=mirror_dir)
+    html = (built / "results/report.html").read_text()
+    results = json.loads(re.search(r"var results = (\{.*?\});\s*</script>", html, re.S).group(1))
+    table = results["results/tables/seqrec.csv"]
+    plot = results["results/plots/seqrec_tradeoff.png"]
+    csv = base64.b64decode(table["data_uri"].split("base64,", 1)[1]).decode()
+    assert csv == (built / "results/tables/seqrec.csv").read_text()
+    assert plot["mime_type"] == "image/png"
+    assert base64.b64decode(plot["data_uri"].split("base64,", 1)[1]).startswith(b"\x89PNG")
+    assert "mailto:" not in plot["caption"]
