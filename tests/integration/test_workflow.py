@@ -119,10 +119,13 @@ def test_rerun_has_nothing_to_do(built, mirror_dir):
 
 
 def test_same_seed_same_bytes(built, tmp_path, mirror_dir):
-    """A second, independent run of one cell reproduces split, top-k and metrics files byte for byte."""
+    """A second, independent run reproduces split, semantic-ID, top-k and metrics files byte for byte."""
     target = f"results/{SLICE}/seqrec/sasrec/seed1/metrics.json"
-    snakemake(tmp_path, target, mirror=mirror_dir)
+    codes = f"results/{SLICE}/semantic_ids/minilm/4x256/codes.parquet"
+    snakemake(tmp_path, target, codes, mirror=mirror_dir)
+    snakemake(built, codes, mirror=mirror_dir)  # already there when the semantic test ran first
     for rel in (
+        codes,
         f"results/{SLICE}/splits/loo/train.parquet",
         f"results/{SLICE}/splits/loo/test.parquet",
         f"results/{SLICE}/splits/loo/item_index.parquet",
