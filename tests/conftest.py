@@ -50,3 +50,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+_CLUSTER_REPORTS: list = []
+
+
+def pytest_runtest_logreport(report):
+    """Keep the outcome of the SLURM tests for the summary below."""
+    if report.when == "call" and "tests/cluster/" in report.nodeid:
+        _CLUSTER_REPORTS.append(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the cluster tests and their evidence in the log, even under ``-q``."""
+    if not _CLUSTER_REPORTS:
+        return
+    terminalreporter.section("SLURM cluster tests")
+    for report in _CLUSTER_REPORTS:
+        evidence = dict(report.user_properties).get("evidence", "")
+        terminalreporter.line(f"{report.outcome.upper()} {report.nodeid}" + (f": {evidence}" if evidence else ""))

@@ -119,7 +119,7 @@ def _jobcomp_records(path: Path) -> dict[str, dict[str, str]]:
     return records
 
 
-def test_slice_dag_runs_as_slurm_jobs(mirror, slurm_cluster, tmp_path):
+def test_slice_dag_runs_as_slurm_jobs(mirror, slurm_cluster, tmp_path, record_property):
     work = tmp_path / "work"
     work.mkdir()
     # Jobs run `python -m snakemake` via sbatch --export=ALL and the jobstep plugin's srun, and
@@ -181,9 +181,11 @@ def test_slice_dag_runs_as_slurm_jobs(mirror, slurm_cluster, tmp_path):
     models = sorted(line.split(",")[header.index("model")] for line in table[1:])
     assert models == sorted(MODELS), table
     print(f"SLURM slice run: {n_jobs} jobs in {elapsed:.0f}s")
+    ids = sorted(submitted.values(), key=int)
+    record_property("evidence", f"{n_jobs} Snakemake jobs ran as SLURM jobs {', '.join(ids)}, all COMPLETED 0:0 in the completion log ({elapsed:.0f} s)")
 
 
-def test_gpu_rules_are_placed_on_a_gpu(slurm_cluster, tmp_path):
+def test_gpu_rules_are_placed_on_a_gpu(slurm_cluster, tmp_path, record_property):
     """profiles/slurm's set-resources give the GPU rules (by name) one GPU each, and others none.
 
     tests/cluster/gpu_probe.smk has rules named like the workflow's GPU rules (the real ones need
@@ -220,3 +222,5 @@ def test_gpu_rules_are_placed_on_a_gpu(slurm_cluster, tmp_path):
         assert "CUDA_VISIBLE_DEVICES=0\n" in text, text
         assert re.search(r"TresPer(Job|Node)=gres:gpu:1\b", text), text
         assert f"mem={profile[rule]['mem_mb']}M" in records[slurm_id]["Tres"], records[slurm_id]
+    gpu_rules = sorted(rule for _, rule in submitted if rule != "cpu_rule")
+    record_property("evidence", f"GPU rules {', '.join(gpu_rules)} each got a GPU as SLURM jobs; cpu_rule got none")
