@@ -134,6 +134,8 @@ def ranks_from_lists(lists: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """1-based position of each row's target in its list; ``inf`` where it is not in the list."""
     lists = np.asarray(lists, dtype=np.int64)
     hit = lists == np.asarray(targets, dtype=np.int64)[:, None]
+    if hit.shape[1] == 0:  # nobody got a list
+        return np.full(hit.shape[0], np.inf)
     return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1.0, np.inf)
 
 

@@ -22,6 +22,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from llmrecbench.evaluation import NO_ITEM, drop_history_items
+from llmrecbench.evaluation import ranks_from_lists as evaluation_ranks
+
 EncodeFn = Callable[[Sequence[str]], np.ndarray]  # -> [n, d] float32, rows L2-normalised
 
 _QUOTED = re.compile(r"""'((?:[^'\\]|\\.|'(?=[a-z]))+)'|"((?:[^"\\]|\\.)+)\"""")
@@ -208,15 +211,14 @@ def ranks_from_lists(
     """1-based rank of each target in its user's list (``inf`` when absent).
 
     With ``histories`` every history item is removed from the list first: the generated-list
-    analogue of giving history items score -inf in full ranking.
+    analogue of giving history items score -inf in full ranking. Ragged lists are padded with
+    :data:`~llmrecbench.evaluation.NO_ITEM` and ranked by the evaluator's own functions, so LLM
+    cells and semantic-ID cells count ranks identically.
     """
-    ranks = np.full(len(targets), np.inf)
-    for u, (lst, tgt) in enumerate(zip(lists, targets)):
-        if histories is not None:
-            hist = set(int(i) for i in histories[u])
-            lst = [i for i in lst if int(i) not in hist]
-        for pos, item in enumerate(lst):
-            if int(item) == int(tgt):
-                ranks[u] = pos + 1
-                break
-    return ranks
+    width = max((len(lst) for lst in lists), default=0)
+    padded = np.full((len(lists), width), NO_ITEM, dtype=np.int64)
+    for u, lst in enumerate(lists):
+        padded[u, : len(lst)] = np.asarray(lst, dtype=np.int64)
+    if histories is not None:
+        padded = drop_history_items(padded, [np.asarray(h, dtype=np.int64) for h in histories])
+    return evaluation_ranks(padded, np.asarray(targets, dtype=np.int64))
