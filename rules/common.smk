@@ -1,4 +1,5 @@
 # Shared helpers: config validation, wildcard constraints and input functions.
+import copy
 import re
 from pathlib import Path
 
@@ -6,19 +7,24 @@ from snakemake.utils import validate
 
 from llmrecbench.config import check_config, check_registry_names
 from llmrecbench.errors import ConfigError
-from llmrecbench.llm.settings import setting_spec, unavailable_reason
+from llmrecbench.llm.settings import (
+    check_adapter_source,
+    setting_spec,
+    unavailable_reason,
+)
 
 # one-line errors first (config files, key path, problem), then validate() fills in defaults
 CONFIG_SOURCE = " + ".join(map(str, workflow.configfiles)) or "config"
 check_config(
     config, workflow.source_path("../schemas/config.schema.yaml"), CONFIG_SOURCE
 )
+LLM_SETTINGS_AS_WRITTEN = copy.deepcopy(config.get("llm_settings", {}))
 validate(config, schema="../schemas/config.schema.yaml")
 check_registry_names(config, CONFIG_SOURCE)
-# a bad LLM setting fails before any job runs
+# a bad LLM setting fails before any job runs (checked as written, before defaults filled it in)
 for _name in config["run"]["llm_settings"]:
     try:
-        setting_spec(_name, config["llm_settings"][_name])
+        check_adapter_source(_name, LLM_SETTINGS_AS_WRITTEN)
     except ConfigError as exc:
         raise ConfigError(f"{CONFIG_SOURCE}: {exc}") from None
 
@@ -200,6 +206,13 @@ def llm_setting(wildcards):
     return setting_spec(wildcards.setting, config["llm_settings"][wildcards.setting])
 
 
+def llm_training_spec(wildcards):
+    """What fine-tuning depends on (method, item representation, template, finetune options):
+    changing decoding, labels or evaluation templates does not retrain an adapter."""
+    spec = llm_setting(wildcards)
+    return {k: spec.get(k, {}) for k in ("method", "item_repr", "template", "finetune")}
+
+
 def llm_codes(item_repr, dataset):
     """Semantic-ID codes of the dataset as a one-entry input dict (empty for other reprs)."""
     if item_repr != "semantic_id":
@@ -225,6 +238,11 @@ def llm_prompt_inputs(wildcards):
 def llm_finetune_inputs(wildcards):
     """Training prompts of the setting's (seen) template, the prepared model, items (+ codes)."""
     spec = llm_setting(wildcards)
+    if spec["adapter_setting"] != wildcards.setting:
+        raise ValueError(
+            f"config.yaml: llm_settings.{wildcards.setting} evaluates the adapter of "
+            f"{spec['adapter_setting']!r} (adapter_from) and is not trained itself"
+        )
     key = f"{spec['template']}-{spec['item_repr']}"
     return {
         "prompts": f"results/{wildcards.dataset}/seqrec/prompts/{key}/train.jsonl",
@@ -235,11 +253,14 @@ def llm_finetune_inputs(wildcards):
 
 
 def llm_evaluate_inputs(wildcards):
-    """Test prompts of the setting's evaluation template, the model, the adapter if fine-tuned."""
+    """Test prompts of the setting's evaluation template, the model, the adapter if fine-tuned
+    (its own, or that of its `adapter_from:` setting, same model and seed)."""
     spec = llm_setting(wildcards)
     key = f"{spec['eval_template']}-{spec['item_repr']}"
     w = wildcards
-    run_dir = f"results/{w.dataset}/seqrec/{w.model}/{w.setting}/seed{w.seed}"
+    run_dir = (
+        f"results/{w.dataset}/seqrec/{w.model}/{spec['adapter_setting']}/seed{w.seed}"
+    )
     inputs = {
         "prompts": f"results/{w.dataset}/seqrec/prompts/{key}/test.jsonl",
         "model": f"resources/models/{w.model}/model_manifest.json",

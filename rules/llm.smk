@@ -67,7 +67,7 @@ rule finetune_llm:
         gpu=1,
         runtime=720,
     params:
-        spec=llm_setting,
+        spec=llm_training_spec,
         checkpoint_root="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/checkpoints",
     script:
         "../scripts/llm_finetune.py"
@@ -116,7 +116,7 @@ rule llm_na_cell:
     resources:
         mem_mb=500,
     params:
-        block=lambda w: config["llm_settings"][w.setting],
+        block=llm_setting,
         reason=lambda w: llm_unavailable(w.dataset, w.setting)
         or "N/A: not computed (the setting can run on this dataset; build metrics.json)",
     script:

@@ -30,7 +30,12 @@ except metadata.PackageNotFoundError:
 SLICE = "beauty_llm"
 LLM_CONFIG = (str(REPO / "tests/integration/llm.yaml"),)
 EVAL_USERS = 16  # llm.eval_users of tests/integration/llm.yaml
-SETTINGS = {"zero_shot_title": ("text", "zero-shot"), "lora_title": ("text", "LoRA"), "lora_sid_cbs": ("semantic_id", "LoRA + CBS")}
+SETTINGS = {
+    "zero_shot_title": ("text", "zero-shot"),
+    "lora_title": ("text", "LoRA"),
+    "lora_sid_cbs": ("semantic_id", "LoRA + CBS"),
+    "lora_sid_cbs_unseen": ("semantic_id", "LoRA + CBS, unseen template"),
+}
 
 
 def cell_dir(root: Path, setting: str) -> Path:
@@ -94,6 +99,24 @@ def test_adapter_target_reloads_to_identical_scores(llm_built, mirror_dir):
     assert (d / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == adapter_mtime  # not retrained
     for name, blob in before.items():
         assert (d / name).read_bytes() == blob, name
+
+
+def test_unseen_template_row_reuses_the_trained_adapter(llm_built):
+    """RecSysLLM's zero-shot transfer: lora_sid_cbs's adapter on unseen seq6 prompts, not retrained."""
+    seen, unseen = cell_dir(llm_built, "lora_sid_cbs"), cell_dir(llm_built, "lora_sid_cbs_unseen")
+    assert not (unseen / "adapter").exists() and not (unseen / "train_log.json").exists()
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (seen, unseen))
+    assert b["adapter"] == {**a["adapter"], "setting": "lora_sid_cbs"} and a["adapter"]["setting"] == "lora_sid_cbs"
+    assert (a["protocol"]["eval_template"], b["protocol"]["eval_template"]) == ("seq1", "seq6")
+    assert a["protocol"]["template"] == b["protocol"]["template"] == "seq1"
+    assert b["counters"]["invalid_items"] == 0 and b["n_users"] == EVAL_USERS
+    prompts = llm_built / f"results/{SLICE}/seqrec/prompts"
+    seq6 = [json.loads(line) for line in (prompts / "seq6-semantic_id/test.jsonl").read_text().splitlines()]
+    seq1 = [json.loads(line) for line in (prompts / "seq1-semantic_id/test.jsonl").read_text().splitlines()]
+    assert [r["target"] for r in seq6] == [r["target"] for r in seq1]  # same users and targets
+    assert all("What would user_" in r["prompt"] for r in seq6) and not (prompts / "seq6-semantic_id/train.jsonl").exists()
+    prov = json.loads((llm_built / b["provenance"]).read_text())
+    assert any("/lora_sid_cbs/seed1/adapter/" in path for path in prov["inputs"])
 
 
 def test_setting_without_item_text_is_na_with_reason(tmp_path, mirror_dir):

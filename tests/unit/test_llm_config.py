@@ -33,7 +33,10 @@ def test_shipped_configs_are_valid(files):
     cfg = merged(*files)
     check_config(cfg, SCHEMA)
     check_registry_names(cfg)
+    from llmrecbench.llm.settings import check_adapter_source
+
     for name in cfg["run"]["llm_settings"]:
+        check_adapter_source(name, cfg["llm_settings"])
         spec = setting_spec(name, cfg["llm_settings"][name])
         assert spec["method"] in ("zeroshot", "lora", "prefix")
 
@@ -73,3 +76,36 @@ def test_unknown_or_clashing_names_fail_in_one_line():
 def test_bad_settings_are_rejected(block, message):
     with pytest.raises(ConfigError, match=message):
         setting_spec("x", block)
+
+
+def test_adapter_from_evaluates_another_settings_adapter():
+    from llmrecbench.llm.settings import check_adapter_source
+
+    cfg = merged()
+    settings = cfg["llm_settings"]
+    check_adapter_source("lora_sid_cbs_unseen", settings)
+    spec = setting_spec("lora_sid_cbs_unseen", settings["lora_sid_cbs_unseen"])
+    assert spec["adapter_setting"] == "lora_sid_cbs" and spec["eval_template"] == "seq6"
+    assert setting_spec("lora_sid_cbs", settings["lora_sid_cbs"])["adapter_setting"] == "lora_sid_cbs"
+    assert setting_spec("zero_shot_title", settings["zero_shot_title"])["adapter_setting"] is None
+    # resolving a resolved spec changes nothing (rules pass resolved specs on)
+    assert setting_spec("lora_sid_cbs_unseen", spec) == spec
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        ({"method": "lora", "adapter_from": "nope"}, "unknown setting 'nope'"),
+        ({"method": "lora", "adapter_from": "zero_shot_title"}, "does not train an adapter of its own"),
+        ({"method": "lora", "adapter_from": "lora_sid_cbs_unseen", "item_repr": "semantic_id"}, "does not train an adapter"),
+        ({"method": "lora", "adapter_from": "lora_sid_cbs"}, r"item_repr: 'text' differs from 'semantic_id'"),
+        ({"method": "prefix", "adapter_from": "lora_title"}, r"method: 'prefix' differs from 'lora'"),
+        ({"method": "lora", "adapter_from": "lora_title", "finetune": {"epochs": 3}}, "finetune options belong to 'lora_title'"),
+    ],
+)
+def test_bad_adapter_sources_fail_in_one_line(block, message):
+    from llmrecbench.llm.settings import check_adapter_source
+
+    settings = {**merged()["llm_settings"], "x": block}
+    with pytest.raises(ConfigError, match=message):
+        check_adapter_source("x", settings)

@@ -576,6 +576,8 @@ def run_evaluate(
     codes = read_codes(codes_path, len(titles)) if codes_path else None
     eval_users = spec.get("eval_users", llm_cfg.get("eval_users"))  # a setting may evaluate fewer users
     records = select_records(read_jsonl(prompts_path), eval_users, llm_cfg.get("eval_sample_seed", 2022))
+    if records and records[0]["template"] != spec["eval_template"]:
+        raise InputError(prompts_path, f"prompts use template {records[0]['template']!r}, the setting tests {spec['eval_template']!r}")
     decode = DecodeConfig.from_spec({**llm_cfg.get("decoding", {}), **spec.get("decoding", {})})
     encoder = title_encoder(llm_cfg.get("grounding_encoder", "sentence-transformers/all-MiniLM-L6-v2"),
                             llm_cfg.get("encoder_cache", "resources/models/encoders")) if spec["item_repr"] == "text" else None
@@ -587,6 +589,9 @@ def run_evaluate(
         if adapter_dir is None:
             raise ConfigError(f"llm setting {setting!r} ({spec['method']}) needs an adapter")
         cell, topk, timing = adapter_cell(model_dir, adapter_dir, records, titles, codes=codes, encoder=encoder, **common)
+        cell["adapter"]["setting"] = spec.get("adapter_setting", setting)  # who trained it (adapter_from)
     cell["protocol"]["eval_users"] = eval_users
+    # template = what the model was trained (or, zero-shot, prompted) with; eval_template = test prompts
+    cell["protocol"]["template"] = spec["template"]
     cell["protocol"]["eval_template"] = records[0]["template"]
     return cell, topk, timing

@@ -2,6 +2,8 @@
 
 A setting fixes how an LLM recommends: ``method`` (zeroshot | lora | prefix), ``item_repr``
 (text | unique_id | semantic_id), the training ``template`` and the test ``eval_template``.
+A setting with ``adapter_from: <setting>`` trains nothing: it evaluates that setting's adapter
+(same model and seed), typically on an unseen ``eval_template`` (RecSysLLM's zero-shot transfer).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def setting_spec(name: str, block: dict) -> dict:
         raise ConfigError(f"llm_settings.{name}: prefix tuning trains no embeddings; use item_repr text")
     eval_template = block.get("eval_template", template)
     get_template(eval_template)
+    source = block.get("adapter_from")
+    if source is not None and method == "zeroshot":
+        raise ConfigError(f"llm_settings.{name}.adapter_from: a zero-shot setting has no adapter to borrow")
     return {
         **block,
         "method": method,
@@ -36,7 +41,37 @@ def setting_spec(name: str, block: dict) -> dict:
         "template": template,
         "eval_template": eval_template,
         "setting": block.get("setting", name),
+        # the setting whose finetune_llm job trains the adapter this one evaluates (None: zero-shot)
+        "adapter_setting": None if method == "zeroshot" else source or name,
     }
+
+
+def check_adapter_source(name: str, settings: dict) -> None:
+    """An ``adapter_from`` setting must name a fine-tuned setting trained the same way.
+
+    The source must exist, train its own adapter (no chains), and share ``method``,
+    ``item_repr`` and the training ``template``; otherwise the row would mislabel what it
+    evaluates. ``finetune`` options of the borrowing setting would be silently unused, so they
+    are an error. Call it on the config as written (before schema defaults fill ``finetune``).
+    """
+    spec = setting_spec(name, settings[name])
+    source = spec.get("adapter_from")
+    if source is None:
+        return
+    if settings[name].get("finetune"):
+        raise ConfigError(
+            f"llm_settings.{name}: finetune options belong to {source!r}, whose adapter it evaluates (adapter_from)"
+        )
+    if source not in settings:
+        raise ConfigError(f"llm_settings.{name}.adapter_from: unknown setting {source!r}; known: {', '.join(sorted(settings))}")
+    src = setting_spec(source, settings[source])
+    if src["method"] == "zeroshot" or src.get("adapter_from"):
+        raise ConfigError(f"llm_settings.{name}.adapter_from: {source!r} does not train an adapter of its own")
+    for key in ("method", "item_repr", "template"):
+        if src[key] != spec[key]:
+            raise ConfigError(
+                f"llm_settings.{name}.{key}: {spec[key]!r} differs from {src[key]!r} of {source!r}, whose adapter it evaluates"
+            )
 
 
 TEXT_REPRS = ("text", "semantic_id")  # titles in prompts, or semantic IDs built from item text
