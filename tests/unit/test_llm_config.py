@@ -27,7 +27,8 @@ def merged(*files: str) -> dict:
     return cfg
 
 
-@pytest.mark.parametrize("files", [(), ("configs/llm_gpu.yaml",), ("configs/llm_cpu_slice.yaml",),
+@pytest.mark.parametrize("files", [(), ("configs/llm_gpu.yaml",), ("configs/llm_cpu_slice.yaml",), ("configs/semantic.yaml",),
+                                   ("configs/converged.yaml",),
                                    ("tests/integration/config.yaml", "tests/integration/llm.yaml")])
 def test_shipped_configs_are_valid(files):
     cfg = merged(*files)
