@@ -236,16 +236,18 @@ def llm_prompt_inputs(wildcards):
 
 
 def llm_finetune_inputs(wildcards):
-    """Training prompts of the setting's (seen) template, the prepared model, items (+ codes)."""
+    """Training prompts of the setting's seen template(s), the prepared model, items (+ codes)."""
     spec = llm_setting(wildcards)
     if spec["adapter_setting"] != wildcards.setting:
         raise ValueError(
             f"config.yaml: llm_settings.{wildcards.setting} evaluates the adapter of "
             f"{spec['adapter_setting']!r} (adapter_from) and is not trained itself"
         )
-    key = f"{spec['template']}-{spec['item_repr']}"
     return {
-        "prompts": f"results/{wildcards.dataset}/seqrec/prompts/{key}/train.jsonl",
+        "prompts": [
+            f"results/{wildcards.dataset}/seqrec/prompts/{template}-{spec['item_repr']}/train.jsonl"
+            for template in spec["train_templates"]
+        ],
         "model": f"resources/models/{wildcards.model}/model_manifest.json",
         "item_table": f"results/{wildcards.dataset}/data/items.parquet",
         **llm_codes(spec["item_repr"], wildcards.dataset),

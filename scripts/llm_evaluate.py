@@ -53,6 +53,7 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
         llm=cell["llm"],
         train_seconds=train_log.get("total_seconds"),
         train_epochs=len(train_log.get("history", [])) if adapter else None,
+        train_prompts=train_log.get("train_prompts"),  # sha256 of the adapter's training prompt files
     )
     write_parquet(topk, smk.output.topk)
     write_json(timing, smk.output.timing)

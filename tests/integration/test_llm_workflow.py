@@ -1,8 +1,9 @@
 """The LLM branch of the real DAG on a 200-user CPU slice of Beauty with the offline SmolLM2-135M.
 
-One session-scoped run builds ``results/tables/seqrec.csv`` with a popularity row and three LLM
-rows: zero-shot (titles, output refinement), LoRA (titles, beam search) and LoRA over semantic
-IDs from the semantic layer with trie-constrained beam search (CBS). Library-level behaviour
+One session-scoped run builds ``results/tables/seqrec.csv`` with a popularity row and five LLM
+rows: zero-shot (titles, output refinement), LoRA (titles, beam search), LoRA over semantic
+IDs from the semantic layer with trie-constrained beam search (CBS), that adapter on an unseen
+template, and LoRA + CBS trained on all five seen templates. Library-level behaviour
 (GGUF conversion, resume after a kill, logits of a reloaded adapter, P-tuning v2) is covered
 by tests/unit/test_llm_pipeline.py; these tests check the wiring a user relies on.
 """
@@ -35,7 +36,9 @@ SETTINGS = {
     "lora_title": ("text", "LoRA"),
     "lora_sid_cbs": ("semantic_id", "LoRA + CBS"),
     "lora_sid_cbs_unseen": ("semantic_id", "LoRA + CBS, unseen template"),
+    "lora_sid_cbs_seen5": ("semantic_id", "LoRA + CBS, 5 seen templates"),
 }
+SEEN = ("seq1", "seq2", "seq3", "seq4", "seq5")
 
 
 def cell_dir(root: Path, setting: str) -> Path:
@@ -117,6 +120,21 @@ def test_unseen_template_row_reuses_the_trained_adapter(llm_built):
     assert all("What would user_" in r["prompt"] for r in seq6) and not (prompts / "seq6-semantic_id/train.jsonl").exists()
     prov = json.loads((llm_built / b["provenance"]).read_text())
     assert any("/lora_sid_cbs/seed1/adapter/" in path for path in prov["inputs"])
+
+
+def test_seen_family_setting_trains_on_every_seen_template(llm_built):
+    """RecSysLLM / P5 training: one adapter on the pooled training prompts of seq1-seq5."""
+    d = cell_dir(llm_built, "lora_sid_cbs_seen5")
+    train_log = json.loads((d / "train_log.json").read_text())
+    assert train_log["template"] == "+".join(SEEN) and train_log["n_train_examples"] == 32
+    per_template = train_log["train_examples_per_template"]
+    assert set(per_template) == set(SEEN) and sum(per_template.values()) == 32  # seeded sample of the pool
+    cell = json.loads((d / "metrics.json").read_text())
+    assert cell["protocol"]["template"] == "+".join(SEEN) and cell["protocol"]["eval_template"] == "seq1"
+    assert cell["counters"]["invalid_items"] == 0
+    prov = json.loads((llm_built / cell["provenance"]).read_text())
+    trained_on = sorted(Path(path).parent.name for path in prov["train_prompts"])  # sha256 of each file
+    assert trained_on == [f"{template}-semantic_id" for template in SEEN]
 
 
 def test_setting_without_item_text_is_na_with_reason(tmp_path, mirror_dir):

@@ -70,7 +70,11 @@ def test_unknown_or_clashing_names_fail_in_one_line():
     [
         ({"method": "finetune"}, "is not zeroshot, lora or prefix"),
         ({"method": "zeroshot", "item_repr": "unique_id"}, "zero-shot needs item_repr text"),
-        ({"method": "lora", "template": "seq6"}, "is unseen"),
+        ({"method": "lora", "template": "seq6"}, "seq6 unseen"),
+        ({"method": "lora", "template": ["seq1", "seq7"]}, "seq7 unseen"),
+        ({"method": "lora", "template": ["seq1", "seq1"]}, "not a template id or a list of distinct ids"),
+        ({"method": "lora", "template": []}, "not a template id or a list of distinct ids"),
+        ({"method": "zeroshot", "template": ["llmrec", "seq1"]}, "one zero-shot template"),
         ({"method": "prefix", "item_repr": "semantic_id"}, "prefix tuning trains no embeddings"),
     ],
 )
@@ -91,6 +95,38 @@ def test_adapter_from_evaluates_another_settings_adapter():
     assert setting_spec("zero_shot_title", settings["zero_shot_title"])["adapter_setting"] is None
     # resolving a resolved spec changes nothing (rules pass resolved specs on)
     assert setting_spec("lora_sid_cbs_unseen", spec) == spec
+
+
+def test_a_setting_can_train_on_the_seen_template_family():
+    """RecSysLLM / P5: one adapter on the pooled prompts of several seen templates."""
+    from llmrecbench.llm.settings import check_adapter_source
+
+    settings = merged()["llm_settings"]
+    spec = setting_spec("lora_sid_cbs_seen5", settings["lora_sid_cbs_seen5"])
+    assert spec["train_templates"] == ["seq1", "seq2", "seq3", "seq4", "seq5"]
+    assert spec["template"] == "seq1+seq2+seq3+seq4+seq5" and spec["eval_template"] == "seq1"
+    assert setting_spec("lora_sid_cbs_seen5", spec) == spec
+    check_adapter_source("lora_sid_cbs_seen5_unseen", settings)
+    # the seq1-only adapter is not the family's adapter
+    borrowed = {**settings["lora_sid_cbs_seen5_unseen"], "adapter_from": "lora_sid_cbs"}
+    with pytest.raises(ConfigError, match=r"template: 'seq1\+seq2\+seq3\+seq4\+seq5' differs from 'seq1'"):
+        check_adapter_source("x", {**settings, "x": borrowed})
+
+
+def test_training_prompt_files_must_match_the_settings_templates(tmp_path):
+    from llmrecbench.errors import InputError
+    from llmrecbench.llm.prompts import write_jsonl
+    from llmrecbench.llm.recommend import run_finetune
+
+    files = []
+    for template in ("seq2", "seq1"):
+        files.append(tmp_path / f"{template}.jsonl")
+        write_jsonl([{"template": template, "prompt": "p", "target": "t", "item_repr": "text"}], files[-1])
+    spec = setting_spec("x", {"method": "lora", "template": ["seq1", "seq2"]})
+    with pytest.raises(InputError, match=r"seq2.jsonl.*uses? template 'seq2', the setting trains on 'seq1'"):
+        run_finetune(tmp_path, files, tmp_path / "items.parquet", spec, 1, tmp_path / "a", tmp_path / "c")
+    with pytest.raises(ConfigError, match="1 training prompt files for templates"):
+        run_finetune(tmp_path, files[:1], tmp_path / "items.parquet", spec, 1, tmp_path / "a", tmp_path / "c")
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -309,6 +310,8 @@ def finetune(
         "chat": lm.chat,
         "base_model": model_record(manifest),
         "n_train_examples": len(examples),
+        # after the seeded subsample: how many training prompts each template contributed
+        "train_examples_per_template": dict(Counter(r.get("template", "?") for r in records)),
         "n_trainable_parameters": n_trainable,
         "train_fingerprint": ckpt_dir.name,
         **(extra_meta or {}),

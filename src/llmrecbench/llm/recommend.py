@@ -31,6 +31,7 @@ from llmrecbench.llm.refine import EncodeFn, Grounder, RefinedList, hashed_ngram
 from llmrecbench.llm.registry import load_model, model_record
 from llmrecbench.llm.settings import setting_spec  # noqa: F401 - re-exported for rules/ and tests
 from llmrecbench.metrics import ranking_metrics
+from llmrecbench.provenance import file_digests
 
 log = logging.getLogger("llmrecbench")
 
@@ -490,7 +491,7 @@ def train_adapter(
     cfg = FinetuneConfig.from_spec({k: v for k, v in spec.get("finetune", {}).items()}, seed)
     return finetune(
         model_dir, train_records, catalog.new_tokens(), cfg, adapter_dir, checkpoint_root, device=device,
-        extra_meta={"item_repr": item_repr, "template": train_records[0]["template"]},
+        extra_meta={"item_repr": item_repr, "template": "+".join(dict.fromkeys(r["template"] for r in train_records))},
     )
 
 
@@ -534,7 +535,7 @@ def build_prompt_file(
 
 def run_finetune(
     model_dir: str | Path,
-    prompts_path: str | Path,
+    prompts_paths: str | Path | Sequence[str | Path],
     items_path: str | Path,
     spec: dict,
     seed: int,
@@ -542,15 +543,26 @@ def run_finetune(
     checkpoint_root: str | Path,
     codes_path: str | Path | None = None,
 ) -> dict:
-    """Rule ``finetune_llm``: train one adapter; return the training log."""
+    """Rule ``finetune_llm``: train one adapter on the training prompts of the setting's seen
+    template(s), one file per template, concatenated in the setting's order; return the log."""
     from llmrecbench.llm.prompts import load_item_titles, read_jsonl
 
+    paths = [prompts_paths] if isinstance(prompts_paths, (str, Path)) else list(prompts_paths)
+    expected = spec.get("train_templates", spec["template"].split("+"))
+    if len(paths) != len(expected):
+        raise ConfigError(f"{len(paths)} training prompt files for templates {expected}")
+    records = []
+    for path, template in zip(paths, expected):
+        part = read_jsonl(path)
+        if part and part[0]["template"] != template:
+            raise InputError(path, f"prompts use template {part[0]['template']!r}, the setting trains on {template!r}")
+        records += part
     titles = load_item_titles(items_path)
     codes = read_codes(codes_path, len(titles)) if codes_path else None
-    records = read_jsonl(prompts_path)
     block = {"finetune": {**spec.get("finetune", {}), "method": spec["method"]}}
-    return train_adapter(model_dir, records, titles, block, seed, adapter_dir, checkpoint_root, codes=codes,
-                         device=device_for())
+    train_log = train_adapter(model_dir, records, titles, block, seed, adapter_dir, checkpoint_root, codes=codes,
+                              device=device_for())
+    return {**train_log, "train_prompts": file_digests(paths)}  # sha256 of each training prompt file
 
 
 def run_evaluate(

@@ -1,7 +1,8 @@
 """Validation of ``llm_settings`` blocks (light: no torch import, so the Snakefile can call it).
 
 A setting fixes how an LLM recommends: ``method`` (zeroshot | lora | prefix), ``item_repr``
-(text | unique_id | semantic_id), the training ``template`` and the test ``eval_template``.
+(text | unique_id | semantic_id), the training ``template`` (one seen template or a list of them)
+and the test ``eval_template``.
 A setting with ``adapter_from: <setting>`` trains nothing: it evaluates that setting's adapter
 (same model and seed), typically on an unseen ``eval_template`` (RecSysLLM's zero-shot transfer).
 """
@@ -21,15 +22,17 @@ def setting_spec(name: str, block: dict) -> dict:
     item_repr = block.get("item_repr", "text")
     if item_repr not in ITEM_REPRS:
         raise ConfigError(f"llm_settings.{name}.item_repr: {item_repr!r} is not one of {ITEM_REPRS}")
-    template = block.get("template", "llmrec" if method == "zeroshot" else "seq1")
-    tpl = get_template(template)
-    if method == "zeroshot" and (item_repr != "text" or not tpl.zero_shot):
-        raise ConfigError(f"llm_settings.{name}: zero-shot needs item_repr text and a zero-shot template (llmrec)")
-    if method != "zeroshot" and not tpl.seen:
-        raise ConfigError(f"llm_settings.{name}.template: {template!r} is unseen; fine-tuning trains on a seen template")
+    train_templates = template_list(name, block.get("template", "llmrec" if method == "zeroshot" else "seq1"))
+    tpls = [get_template(t) for t in train_templates]
+    if method == "zeroshot" and (item_repr != "text" or len(tpls) != 1 or not tpls[0].zero_shot):
+        raise ConfigError(f"llm_settings.{name}: zero-shot needs item_repr text and one zero-shot template (llmrec)")
+    unseen = [t.id for t in tpls if not t.seen]
+    if method != "zeroshot" and unseen:
+        raise ConfigError(f"llm_settings.{name}.template: {', '.join(unseen)} unseen; fine-tuning trains on seen templates")
     if method == "prefix" and item_repr != "text":
         raise ConfigError(f"llm_settings.{name}: prefix tuning trains no embeddings; use item_repr text")
-    eval_template = block.get("eval_template", template)
+    template = "+".join(train_templates)
+    eval_template = block.get("eval_template", train_templates[0])
     get_template(eval_template)
     source = block.get("adapter_from")
     if source is not None and method == "zeroshot":
@@ -38,12 +41,22 @@ def setting_spec(name: str, block: dict) -> dict:
         **block,
         "method": method,
         "item_repr": item_repr,
-        "template": template,
+        "template": template,  # label: the training templates joined by "+"
+        "train_templates": train_templates,
         "eval_template": eval_template,
         "setting": block.get("setting", name),
         # the setting whose finetune_llm job trains the adapter this one evaluates (None: zero-shot)
         "adapter_setting": None if method == "zeroshot" else source or name,
     }
+
+
+def template_list(name: str, template: str | list[str]) -> list[str]:
+    """Training templates of a setting: one id, a list of ids (P5 / RecSysLLM train on the whole
+    seen family), or the ``"seq1+seq2"`` label form of such a list."""
+    ids = template.split("+") if isinstance(template, str) else list(template)
+    if not ids or len(set(ids)) != len(ids) or not all(isinstance(t, str) and t for t in ids):
+        raise ConfigError(f"llm_settings.{name}.template: {template!r} is not a template id or a list of distinct ids")
+    return ids
 
 
 def check_adapter_source(name: str, settings: dict) -> None:
