@@ -30,6 +30,7 @@ from llmrecbench.llm.prompts import REASK, ItemCatalog, build_prompts, iter_batc
 from llmrecbench.llm.refine import EncodeFn, Grounder, RefinedList, hashed_ngram_encoder, ranks_from_lists, refine
 from llmrecbench.llm.registry import load_model, model_record
 from llmrecbench.llm.settings import setting_spec  # noqa: F401 - re-exported for rules/ and tests
+from llmrecbench.llm.settings import template_list
 from llmrecbench.metrics import ranking_metrics
 from llmrecbench.provenance import file_digests
 
@@ -548,7 +549,7 @@ def run_finetune(
     from llmrecbench.llm.prompts import load_item_titles, read_jsonl
 
     paths = [prompts_paths] if isinstance(prompts_paths, (str, Path)) else list(prompts_paths)
-    expected = spec.get("train_templates", spec["template"].split("+"))
+    expected = template_list("template", spec["template"])  # the "seq1+seq2" label of the training spec
     if len(paths) != len(expected):
         raise ConfigError(f"{len(paths)} training prompt files for templates {expected}")
     records = []
