@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from llmrecbench.config import configured_mirror
 from llmrecbench.io import write_json
 from llmrecbench.semantic_ids.embeddings import EMPTY_TEXT_PLACEHOLDER, encode_items, load_encoder, resolve_encoder
 
-MIRROR = Path("/work/shared/mirror/amazon-2014-5core/beauty/item_titles.tsv")
+MIRROR = configured_mirror() / "amazon-2014-5core" / "beauty" / "item_titles.tsv"
 
 
 def read_titles(path: Path) -> tuple[list[str], list[str]]:

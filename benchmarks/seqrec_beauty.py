@@ -21,11 +21,14 @@ import torch
 
 from llmrecbench.data.sequences import LeaveOneOutSequences
 from llmrecbench.evaluation import evaluate_full_ranking
+from llmrecbench.config import configured_mirror
 from llmrecbench.io import write_json
+from llmrecbench.pipelines.seqrec import validation
+from llmrecbench.tasks.seqrec import SeqRec
 from llmrecbench.models import create_model
 from llmrecbench.training import TrainConfig, fit
 
-MIRROR = Path("/work/shared/mirror/amazon-2014-5core/beauty/user_sequence.txt")
+MIRROR = configured_mirror() / "amazon-2014-5core" / "beauty" / "user_sequence.txt"
 
 # The defaults proposed for config.yaml: model hyper-parameters and training settings.
 DEFAULTS: dict[str, dict] = {
@@ -100,7 +103,10 @@ def main() -> None:
         t_model = time.perf_counter()
         model = create_model(name, data.n_items, seed=args.seed, **spec["hparams"])
         with tempfile.TemporaryDirectory() as ckpt:
-            train_log = fit(model, data, cfg, Path(ckpt), progress=not args.no_progress)
+            train_log = fit(
+                model, data.train, cfg, Path(ckpt), validate=validation(data, {"mask_history": True, "batch_size": 1024}, cfg.seed),
+                monitor=SeqRec.monitor, progress=not args.no_progress,
+            )
         res = evaluate_full_ranking(model.score, data.histories("test"), data.targets("test"), data.n_items, ks=(5, 10, 20))
         wall = time.perf_counter() - t_model
         m = res.metrics

@@ -5,8 +5,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from llmrecbench import paths
 from llmrecbench.config import check_config, check_registry_names
 from llmrecbench.errors import ConfigError
+from llmrecbench.tasks import FAMILY_HOME, get_task, known_task_names
 from llmrecbench.llm.settings import (
     check_adapter_source,
     setting_spec,
@@ -22,7 +24,7 @@ LLM_SETTINGS_AS_WRITTEN = copy.deepcopy(config.get("llm_settings", {}))
 validate(config, schema="../schemas/config.schema.yaml")
 check_registry_names(config, CONFIG_SOURCE)
 # a bad LLM setting fails before any job runs (checked as written, before defaults filled it in)
-for _name in config["run"]["llm_settings"]:
+for _name in sorted({s for t in config["tasks"].values() for s in t["llm_settings"]}):
     try:
         check_adapter_source(_name, LLM_SETTINGS_AS_WRITTEN)
     except ConfigError as exc:
@@ -43,7 +45,8 @@ wildcard_constraints:
     split="loo|ratio_8_1_1",
     model="[A-Za-z0-9_\\-]+",
     seed="[0-9]+",
-    task="seqrec",
+    task=name_pattern(known_task_names()),
+    stage="valid|test",
     encoder="[A-Za-z0-9_\\-]+",
     levels="[0-9]+",
     codebook="[0-9]+",
@@ -87,79 +90,165 @@ def dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-def seqrec_model_spec(wildcards):
-    """The model's config block; unknown names fail with the list of known ones."""
-    if wildcards.model not in config["seqrec_models"]:
+def task_of(wildcards):
+    """The task {task} with its evaluation options; an unknown name fails in one line."""
+    if wildcards.task not in known_task_names():
         raise ValueError(
-            f"config.yaml: unknown seqrec model {wildcards.model!r}; "
-            f"known: {', '.join(sorted(config['seqrec_models']))}"
+            f"unknown task {wildcards.task!r}; known: {', '.join(known_task_names())}"
         )
-    return config["seqrec_models"][wildcards.model]
+    return get_task(wildcards.task, task_evaluation(wildcards))
 
 
-def trained_seqrec_spec(wildcards):
-    """The config block of a model that is trained, less its test-time `decoding:` (so changing
-    the beam width re-evaluates without retraining); a `weights_from:` block is not trained.
-    """
-    spec = seqrec_model_spec(wildcards)
+def task_evaluation(wildcards):
+    """The `tasks.<task>.evaluation` block (schema defaults filled in)."""
+    return config["tasks"].get(wildcards.task, {}).get("evaluation", {})
+
+
+def tasks_with_rows(rows_file):
+    """Regex of the tasks whose cells write `rows_file` beside metrics.json (the rule that evaluates them)."""
+    return name_pattern(
+        [t for t in known_task_names() if get_task(t).rows_file == rows_file]
+    )
+
+
+def model_spec(wildcards):
+    """The model's `models:` block; unknown names, and a family the task does not take, fail in one line."""
+    if wildcards.model not in config["models"]:
+        raise ValueError(
+            f"config.yaml: unknown model {wildcards.model!r}; known: {', '.join(sorted(config['models']))}"
+        )
+    spec = config["models"][wildcards.model]
+    task = get_task(wildcards.task)
+    if spec["family"] not in task.families:
+        raise ValueError(
+            f"config.yaml: model {wildcards.model!r} is a {spec['family']} model; task {task.name} takes "
+            f"{', '.join(task.families)} models"
+        )
+    return spec
+
+
+def trained_model_spec(wildcards):
+    """The block of a model trained under {task} (its family's home task), less its test-time
+    `decoding:` (so changing the beam width re-evaluates without retraining); a `weights_from:`
+    block is not trained."""
+    spec = model_spec(wildcards)
+    home = FAMILY_HOME[spec["family"]]
+    if wildcards.task != home:
+        raise ValueError(
+            f"config.yaml: {spec['family']} model {wildcards.model!r} is trained for task {home}, not {wildcards.task}"
+        )
     if spec.get("weights_from"):
         raise ValueError(
-            f"config.yaml: seqrec model {wildcards.model!r} evaluates the weights of "
+            f"config.yaml: model {wildcards.model!r} evaluates the weights of "
             f"{spec['weights_from']!r} (weights_from) and is not trained itself"
         )
     return {key: value for key, value in spec.items() if key != "decoding"}
 
 
+def model_train_inputs(wildcards):
+    """The task's training files (split, entity tables, valid candidates) + semantic inputs."""
+    trained_model_spec(wildcards)
+    return {
+        **task_of(wildcards).train_inputs(wildcards.dataset),
+        **semantic_inputs(wildcards),
+    }
+
+
 def trained_model(wildcards):
     """model.pt and train_log.json a cell evaluates: its own, or those of its `weights_from:` block
-    (blocks that differ only in test-time decoding share one trained model)."""
-    spec = seqrec_model_spec(wildcards)
+    (blocks that differ only in test-time decoding share one trained model), trained under the
+    home task of its family (a sequential model trained for seqrec is scored by direct too).
+    """
+    spec = model_spec(wildcards)
     owner = spec.get("weights_from") or wildcards.model
-    if owner not in config["seqrec_models"]:
+    if owner not in config["models"]:
         raise ValueError(
-            f"config.yaml: seqrec_models.{wildcards.model}.weights_from: unknown model {owner!r}"
+            f"config.yaml: models.{wildcards.model}.weights_from: unknown model {owner!r}"
         )
-    if config["seqrec_models"][owner]["class"] != spec["class"]:
+    if config["models"][owner]["class"] != spec["class"]:
         raise ValueError(
-            f"config.yaml: seqrec_models.{wildcards.model}.weights_from: {owner!r} is a "
-            f"{config['seqrec_models'][owner]['class']!r} model, not {spec['class']!r}"
+            f"config.yaml: models.{wildcards.model}.weights_from: {owner!r} is a "
+            f"{config['models'][owner]['class']!r} model, not {spec['class']!r}"
         )
-    folder = f"results/{wildcards.dataset}/seqrec/{owner}/seed{wildcards.seed}"
-    return {"model": f"{folder}/model.pt", "train_log": f"{folder}/train_log.json"}
+    where = dict(
+        dataset=wildcards.dataset,
+        task=FAMILY_HOME[spec["family"]],
+        model=owner,
+        seed=wildcards.seed,
+    )
+    return {
+        "model": paths.fill(paths.CELL_FILE, name="model.pt", **where),
+        "train_log": paths.fill(paths.CELL_FILE, name="train_log.json", **where),
+    }
+
+
+def model_eval_inputs(wildcards):
+    """The trained model + the task's test files (split, entity tables, test candidates)."""
+    return {
+        **trained_model(wildcards),
+        **task_of(wildcards).eval_inputs(wildcards.dataset),
+    }
+
+
+def candidate_inputs(wildcards):
+    """Split files a task's candidate sampler reads."""
+    task = task_of(wildcards)
+    if task.candidates == "none":
+        raise ValueError(f"task {task.name} ranks no sampled candidates")
+    return task.data_inputs(wildcards.dataset)
+
+
+def llm_task_pattern():
+    """Regex of the tasks that have an LLM prompt builder and answer reader."""
+    return name_pattern([t for t in known_task_names() if get_task(t).llm])
+
+
+def task_block(task):
+    return config["tasks"].get(task, {})
+
+
+def llm_seeds():
+    return config["run"]["llm_seeds"] or config["run"]["seeds"]
 
 
 def table_cells(wildcards):
-    """Every cell file ({name}.json) the table of {task} merges."""
-    return expand(
-        "results/{dataset}/{task}/{model}/seed{seed}/{name}.json",
-        dataset=config["run"]["datasets"],
-        task=wildcards.task,
-        model=config["run"][f"{wildcards.task}_models"],
-        seed=config["run"]["seeds"],
-        allow_missing=True,
-    )
+    """Every conventional cell folder of the table of {task}."""
+    block = task_block(task_of(wildcards).name)
+    return [
+        paths.fill(
+            paths.CELL, dataset=dataset, task=wildcards.task, model=model, seed=seed
+        )
+        for dataset in block.get("datasets", [])
+        for model in block.get("models", [])
+        for seed in config["run"]["seeds"]
+    ]
 
 
 def llm_table_cells(wildcards):
-    """(cell folder, reason it cannot be computed or None) of every LLM cell of the seqrec table."""
-    if wildcards.task != "seqrec":
-        return []
-    run = config["run"]
+    """(cell folder, reason it cannot be computed or None) of every LLM cell of the table of {task}."""
+    block = task_block(task_of(wildcards).name)
     return [
         (
-            f"results/{dataset}/seqrec/{model}/{setting}/seed{seed}",
+            paths.fill(
+                paths.LLM_CELL,
+                dataset=dataset,
+                task=wildcards.task,
+                model=model,
+                setting=setting,
+                seed=seed,
+            ),
             llm_unavailable(dataset, setting),
         )
-        for dataset in run["datasets"]
-        for model in run["llm_models"]
-        for setting in run["llm_settings"]
-        for seed in run["llm_seeds"] or run["seeds"]
+        for dataset in block.get("datasets", [])
+        for model in block.get("llm_models", [])
+        for setting in block.get("llm_settings", [])
+        for seed in llm_seeds()
     ]
 
 
 def table_metric_cells(wildcards):
     """Deterministic cell JSONs of the table of {task} (an LLM cell that cannot be computed: na.json)."""
-    return [p.format(name="metrics") for p in table_cells(wildcards)] + [
+    return [f"{cell}/metrics.json" for cell in table_cells(wildcards)] + [
         f"{cell}/{'metrics' if why is None else 'na'}.json"
         for cell, why in llm_table_cells(wildcards)
     ]
@@ -167,8 +256,17 @@ def table_metric_cells(wildcards):
 
 def table_timing_cells(wildcards):
     """Wall-clock records the cells point to (latency column)."""
-    return [p.format(name="timing") for p in table_cells(wildcards)] + [
+    return [f"{cell}/timing.json" for cell in table_cells(wildcards)] + [
         f"{cell}/timing.json" for cell, why in llm_table_cells(wildcards) if why is None
+    ]
+
+
+def configured_tables():
+    """Tables `snakemake` builds by default: every task with a dataset and a model or LLM setting."""
+    return [
+        name
+        for name, block in config["tasks"].items()
+        if block.get("datasets") and (block.get("models") or block.get("llm_settings"))
     ]
 
 
@@ -195,7 +293,7 @@ def llm_model_spec(wildcards):
 def llm_model_source(wildcards):
     """The GGUF file an offline LLM is converted from (inside its pip package), as a named input
     (a reinstalled package re-runs the conversion); hub models have no file input."""
-    from llmrecbench.llm.registry import gguf_path, llm_spec
+    from llmrecbench.llm.loading import gguf_path, llm_spec
 
     spec = llm_spec(wildcards.model, llm_model_spec(wildcards))
     return {"gguf": str(gguf_path(spec))} if spec.gguf_file else {}
@@ -219,18 +317,17 @@ def llm_codes(item_repr, dataset):
         return {}
     sem = config["llm"]["semantic_ids"]
     return {
-        "codes": f"results/{dataset}/semantic_ids/{sem['encoder']}/{sem['levels']}x{sem['codebook']}/codes.parquet"
+        "codes": paths.semantic_codes(
+            dataset, sem["encoder"], sem["levels"], sem["codebook"]
+        )
     }
 
 
 def llm_prompt_inputs(wildcards):
     """Split files + item table (+ semantic-ID codes) of one prompt file ({template} = id-repr)."""
-    split = f"results/{wildcards.dataset}/splits/loo"
     return {
-        "train": f"{split}/train.parquet",
-        "valid": f"{split}/valid.parquet",
-        "test": f"{split}/test.parquet",
-        "item_table": f"results/{wildcards.dataset}/data/items.parquet",
+        **paths.split_files(wildcards.dataset, task_of(wildcards).split),
+        "item_table": paths.fill(paths.ITEMS, dataset=wildcards.dataset),
         **llm_codes(wildcards.template.partition("-")[2], wildcards.dataset),
     }
 
@@ -245,7 +342,13 @@ def llm_finetune_inputs(wildcards):
         )
     return {
         "prompts": [
-            f"results/{wildcards.dataset}/seqrec/prompts/{template}-{spec['item_repr']}/train.jsonl"
+            paths.fill(
+                paths.PROMPTS,
+                dataset=wildcards.dataset,
+                task=wildcards.task,
+                template=f"{template}-{spec['item_repr']}",
+                prompt_split="train",
+            )
             for template in spec["train_templates"]
         ],
         "model": f"resources/models/{wildcards.model}/model_manifest.json",
@@ -260,11 +363,22 @@ def llm_evaluate_inputs(wildcards):
     spec = llm_setting(wildcards)
     key = f"{spec['eval_template']}-{spec['item_repr']}"
     w = wildcards
-    run_dir = (
-        f"results/{w.dataset}/seqrec/{w.model}/{spec['adapter_setting']}/seed{w.seed}"
+    run_dir = paths.fill(
+        paths.LLM_CELL,
+        dataset=w.dataset,
+        task=w.task,
+        model=w.model,
+        setting=spec["adapter_setting"],
+        seed=w.seed,
     )
     inputs = {
-        "prompts": f"results/{w.dataset}/seqrec/prompts/{key}/test.jsonl",
+        "prompts": paths.fill(
+            paths.PROMPTS,
+            dataset=w.dataset,
+            task=w.task,
+            template=key,
+            prompt_split="test",
+        ),
         "model": f"resources/models/{w.model}/model_manifest.json",
         "item_table": f"results/{w.dataset}/data/items.parquet",
         **llm_codes(spec["item_repr"], w.dataset),
@@ -298,7 +412,7 @@ def encoder_spec(wildcards):
 def semantic_inputs(wildcards):
     """Embeddings (and, given levels x codebook, semantic IDs) for models over semantic
     representations (spec key `semantic:`)."""
-    sem = seqrec_model_spec(wildcards).get("semantic")
+    sem = config["models"].get(wildcards.model, {}).get("semantic")
     if not sem:
         return {}
     base = f"results/{wildcards.dataset}"

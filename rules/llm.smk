@@ -29,11 +29,13 @@ rule build_llm_prompts:
     input:
         unpack(llm_prompt_inputs),
     output:
-        prompts="results/{dataset}/{task}/prompts/{template}/{prompt_split}.jsonl",
+        prompts=paths.PROMPTS,
     log:
         "results/logs/{dataset}/{task}/prompts/{template}/{prompt_split}.log",
     benchmark:
         "results/benchmarks/{dataset}/{task}/prompts/{template}/{prompt_split}.tsv"
+    wildcard_constraints:
+        task=llm_task_pattern(),
     conda:
         "../envs/llmrecbench.yaml"
     threads: 1
@@ -51,14 +53,14 @@ rule finetune_llm:
     input:
         unpack(llm_finetune_inputs),
     output:
-        adapter=directory(
-            "results/{dataset}/seqrec/{model}/{setting}/seed{seed}/adapter"
-        ),
-        train_log="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/train_log.json",
+        adapter=directory(paths.partial(paths.LLM_CELL_FILE, name="adapter")),
+        train_log=paths.partial(paths.LLM_CELL_FILE, name="train_log.json"),
     log:
-        "results/logs/{dataset}/seqrec/{model}/{setting}/seed{seed}/finetune.log",
+        paths.partial(paths.LLM_LOG, step="finetune"),
     benchmark:
-        "results/benchmarks/{dataset}/seqrec/{model}/{setting}/seed{seed}/finetune.tsv"
+        paths.partial(paths.LLM_BENCHMARK, step="finetune")
+    wildcard_constraints:
+        task=llm_task_pattern(),
     conda:
         "../envs/llmrecbench.yaml"
     threads: 2
@@ -68,7 +70,7 @@ rule finetune_llm:
         runtime=720,
     params:
         spec=llm_training_spec,
-        checkpoint_root="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/checkpoints",
+        checkpoint_root=paths.LLM_CHECKPOINTS,
     script:
         "../scripts/llm_finetune.py"
 
@@ -78,14 +80,16 @@ rule evaluate_llm:
     input:
         unpack(llm_evaluate_inputs),
     output:
-        metrics="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/metrics.json",
-        topk="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/topk.parquet",
-        timing="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/timing.json",
-        provenance="results/provenance/{dataset}/seqrec/{model}/{setting}/seed{seed}.json",
+        metrics=paths.partial(paths.LLM_CELL_FILE, name="metrics.json"),
+        topk=paths.partial(paths.LLM_CELL_FILE, name="topk.parquet"),
+        timing=paths.partial(paths.LLM_CELL_FILE, name="timing.json"),
+        provenance=paths.LLM_PROVENANCE,
     log:
-        "results/logs/{dataset}/seqrec/{model}/{setting}/seed{seed}/evaluate.log",
+        paths.partial(paths.LLM_LOG, step="evaluate"),
     benchmark:
-        "results/benchmarks/{dataset}/seqrec/{model}/{setting}/seed{seed}/evaluate.tsv"
+        paths.partial(paths.LLM_BENCHMARK, step="evaluate")
+    wildcard_constraints:
+        task=llm_task_pattern(),
     conda:
         "../envs/llmrecbench.yaml"
     threads: 2
@@ -96,7 +100,7 @@ rule evaluate_llm:
     params:
         spec=llm_setting,
         llm=config["llm"],
-        evaluation=config["evaluation"],
+        evaluation=task_evaluation,
         indexing=config["splits"]["indexing"],
     script:
         "../scripts/llm_evaluate.py"
@@ -105,11 +109,13 @@ rule evaluate_llm:
 # Write the cell of an LLM setting that cannot run on a dataset (e.g. no item text): N/A and why.
 rule llm_na_cell:
     output:
-        cell="results/{dataset}/seqrec/{model}/{setting}/seed{seed}/na.json",
+        cell=paths.partial(paths.LLM_CELL_FILE, name="na.json"),
     log:
-        "results/logs/{dataset}/seqrec/{model}/{setting}/seed{seed}/na.log",
+        paths.partial(paths.LLM_LOG, step="na"),
     benchmark:
-        "results/benchmarks/{dataset}/seqrec/{model}/{setting}/seed{seed}/na.tsv"
+        paths.partial(paths.LLM_BENCHMARK, step="na")
+    wildcard_constraints:
+        task=llm_task_pattern(),
     conda:
         "../envs/llmrecbench.yaml"
     threads: 1

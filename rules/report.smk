@@ -1,10 +1,10 @@
 # Plot accuracy against scoring latency per model from a merged table (RecBench's trade-off).
 rule plot_tradeoff:
     input:
-        table="results/tables/{task}.csv",
+        table=paths.partial(paths.TABLE, ext="csv"),
     output:
         plot=report(
-            "results/plots/{task}_tradeoff.png",
+            paths.PLOT,
             caption="../report/tradeoff.rst",
             category="Plots",
         ),
@@ -18,6 +18,6 @@ rule plot_tradeoff:
     resources:
         mem_mb=1000,
     params:
-        metric="NDCG@10",
+        metric=lambda w: task_of(w).headline,
     script:
         "../scripts/plot_tradeoff.py"

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from llmrecbench.io import write_json, write_parquet
 from llmrecbench.llm.recommend import run_evaluate
-from llmrecbench.provenance import record
+from llmrecbench.provenance import record, rule_chain
+from llmrecbench.tables.cells import write_cell
 from llmrecbench.workflow import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
@@ -27,8 +28,6 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
         codes_path=smk.input.get("codes"),
     )
     train_log = json.loads(Path(smk.input.train_log).read_text()) if adapter else {}
-    cell["provenance"] = smk.output.provenance
-    cell["timing"] = smk.output.timing
     log.info(
         "status %s; N/A rate %.3f; metrics %s; %.1f ms per user",
         cell["status"], cell["extra_columns"]["na_rate"], cell["metrics_if_counted"], timing["latency_ms_per_user"],
@@ -45,10 +44,7 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
         },
         inputs=inputs,
         cell=smk.output.metrics,
-        rule_chain=["download_raw_file", "ingest_dataset", "split_dataset", "prepare_llm", "build_llm_prompts"]
-        + (["embed_items", "train_semantic_ids"] if smk.input.get("codes") else [])
-        + (["finetune_llm"] if adapter else [])
-        + ["evaluate_llm"],
+        rule_chain=rule_chain([p for p in smk.input if p], smk.rule),
         seed=int(smk.wildcards.seed),
         llm=cell["llm"],
         train_seconds=train_log.get("total_seconds"),
@@ -57,5 +53,5 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     )
     write_parquet(topk, smk.output.topk)
     write_json(timing, smk.output.timing)
-    write_json(cell, smk.output.metrics)
+    write_cell(cell, smk.output.metrics, timing=smk.output.timing, provenance=smk.output.provenance)
     write_json(manifest, smk.output.provenance)

@@ -1,6 +1,6 @@
 """Rule llm_na_cell: the table cell of an LLM setting that cannot run on a dataset (N/A + why)."""
 
-from llmrecbench.io import write_json
+from llmrecbench.tables.cells import write_cell
 from llmrecbench.llm.settings import unavailable_cell
 from llmrecbench.workflow import rule_context
 
@@ -9,4 +9,4 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     w = smk.wildcards
     cell = unavailable_cell(w.dataset, w.model, w.setting, smk.params.block, int(w.seed), smk.params.reason)
     log.info("%s", cell["note"])
-    write_json(cell, smk.output.cell)
+    write_cell(cell, smk.output.cell)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from llmrecbench.llm.registry import llm_spec, prepare_model
+from llmrecbench.llm.loading import llm_spec, prepare_model
 from llmrecbench.workflow import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake

@@ -10,9 +10,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _mirror() -> Path:
+def mirror_root() -> Path:
+    """Where the mirror of real data is: LLMRECBENCH_MIRROR, else the project's ``../shared/mirror``
+    (modules that need a path at import time, e.g. for a skip mark, call this; tests use the fixture)."""
     env = os.environ.get("LLMRECBENCH_MIRROR")
     return Path(env).resolve() if env else (REPO.parent / "shared" / "mirror").resolve()
+
+
+_mirror = mirror_root
 
 
 @pytest.fixture(scope="session")

@@ -9,20 +9,17 @@ cell it also prints the cell's provenance manifest (config hash, code revision, 
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import hashlib
 import json
 import sys
 from pathlib import Path
 
+from llmrecbench.provenance import snakemake_metadata
+
 
 def _metadata(workdir: Path, path: str) -> dict | None:
-    key = base64.urlsafe_b64encode(path.encode()).decode()
-    record = workdir / ".snakemake" / "metadata" / key
-    if not record.exists():
-        return None
-    return json.loads(record.read_text())
+    return snakemake_metadata(workdir, path)
 
 
 def _sha256(path: Path) -> str:

@@ -11,8 +11,35 @@ import yaml
 from llmrecbench.errors import ConfigError
 
 
-def load_schema(path: str | Path) -> dict:
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(Path(path).read_text())
+
+
+REPO_ROOT = SCHEMA_PATH.parents[1]
+
+
+def configured_mirror(config_path: str | Path = REPO_ROOT / "config.yaml") -> Path:
+    """The ``mirror:`` directory of the project's config.yaml, a relative path taken from the
+    repository root (benchmark scripts default to it; ``--mirror`` overrides)."""
+    cfg = yaml.safe_load(Path(config_path).read_text())
+    if not cfg.get("mirror"):
+        raise ConfigError(f"{config_path}: sets no mirror; pass the mirror directory explicitly")
+    return (REPO_ROOT / cfg["mirror"]).resolve()
+
+
+def schema_defaults(block: str) -> dict[str, Any]:
+    """Defaults of one named block of the config schema, the one place they are written.
+
+    ``"train"``: the ``train:`` block of a ``models:`` entry (``TrainConfig``'s defaults).
+    """
+    where = {"train": ("models", "*", "train")}[block]
+    node = load_schema()
+    for key in where:
+        node = node["additionalProperties"] if key == "*" else node["properties"][key]
+    return {k: v["default"] for k, v in node["properties"].items() if "default" in v}
 
 
 _SCALAR_PARSERS = {
@@ -68,15 +95,36 @@ def check_config(config: dict[str, Any], schema_path: str | Path, source: str = 
 
 
 def check_registry_names(config: dict[str, Any], source: str = "config") -> None:
-    """Every name under ``run:`` and every dataset's source must exist in its registry."""
-    for kind in ("datasets", "seqrec_models", "llm_models", "llm_settings"):
-        for name in config["run"].get(kind, ()):
-            if name not in config.get(kind, {}):
-                known = ", ".join(sorted(config.get(kind, {})))
-                raise ConfigError(f"{source}: run.{kind}: unknown name {name!r}; known: {known}")
-    shared = sorted(set(config.get("llm_models", {})) & set(config["seqrec_models"]))
+    """Every task under ``tasks:`` is registered; every name a task lists exists in its registry
+    and fits the task (model family, LLM prompt builder, dataset fields); sources exist."""
+    from llmrecbench.tasks import get_task, known_task_names
+
+    known_tasks = known_task_names()
+    for task_name, block in config.get("tasks", {}).items():
+        if task_name not in known_tasks:
+            raise ConfigError(f"{source}: tasks: unknown task {task_name!r}; known: {', '.join(known_tasks)}")
+        task = get_task(task_name)
+        for kind, registry in (("datasets", "datasets"), ("models", "models"), ("llm_models", "llm_models"), ("llm_settings", "llm_settings")):
+            for name in block.get(kind, ()):
+                if name not in config.get(registry, {}):
+                    known = ", ".join(sorted(config.get(registry, {})))
+                    raise ConfigError(f"{source}: tasks.{task_name}.{kind}: unknown name {name!r}; known: {known}")
+        for name in block.get("models", ()):
+            family = config["models"][name]["family"]
+            if family not in task.families:
+                raise ConfigError(
+                    f"{source}: tasks.{task_name}.models: {name!r} is a {family} model; task {task_name} takes "
+                    f"{', '.join(task.families)} models"
+                )
+        if (block.get("llm_settings") or block.get("llm_models")) and not task.llm:
+            raise ConfigError(f"{source}: tasks.{task_name}: task {task_name} has no LLM prompt builder and answer reader; leave llm_models and llm_settings empty")
+        for dataset in block.get("datasets", ()):
+            reason = task.unavailable_reason(dataset, config["datasets"][dataset].get("provides", []))
+            if reason and block.get("models"):
+                raise ConfigError(f"{source}: tasks.{task_name}.datasets: {reason.removeprefix('N/A: ')}")
+    shared = sorted(set(config.get("llm_models", {})) & set(config["models"]))
     if shared:  # both registries name the {model} wildcard and the table's model column
-        raise ConfigError(f"{source}: llm_models: {shared} also name seqrec_models; use distinct names")
+        raise ConfigError(f"{source}: llm_models: {shared} also name models; use distinct names")
     for name, ds in config["datasets"].items():
         if ds["source"] not in config["sources"]:
             raise ConfigError(f"{source}: datasets.{name}.source: unknown source {ds['source']!r}")

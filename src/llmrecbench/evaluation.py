@@ -60,12 +60,15 @@ def evaluate_full_ranking(
     mask_history: bool = True,
     batch_size: int = 1024,
     topk: int = 20,
+    warmup: bool = True,
 ) -> RankingResult:
     """Rank each target among all ``n_items`` items and compute HR@k, NDCG@k and MRR.
 
     With ``mask_history`` every item in the user's input history gets score ``-inf`` before
     ranking (RecBole / S3-Rec full-sort protocol); a target that is itself in the history then
-    ranks behind every unseen item, and how often that happens is reported.
+    ranks behind every unseen item, and how often that happens is reported. ``topk=0`` stores no
+    lists and skips their sort (validation during training needs only the ranks); ``warmup``
+    scores one batch before the timed loop.
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != targets.shape[0]:
@@ -74,7 +77,7 @@ def evaluate_full_ranking(
     all_topk = np.empty((targets.shape[0], topk), dtype=np.int64)
     in_history = 0
     score_seconds = 0.0
-    if len(histories):
+    if warmup and len(histories):
         score_fn(histories[:batch_size])  # warm-up (allocator, kernels) outside the timing
     for start in range(0, targets.shape[0], batch_size):
         batch_hist = histories[start : start + batch_size]
@@ -94,8 +97,9 @@ def evaluate_full_ranking(
             in_history += int(hit.gather(1, batch_tgt.view(-1, 1)).sum())
             scores = scores.masked_fill(hit, float("-inf"))
         all_ranks[start : start + len(batch_hist)] = ranks_from_scores(scores, batch_tgt).numpy()
-        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :topk]
-        all_topk[start : start + len(batch_hist)] = order.numpy()
+        if topk:
+            order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :topk]
+            all_topk[start : start + len(batch_hist)] = order.numpy()
     return RankingResult(
         metrics=ranking_metrics(all_ranks, ks),
         ranks=all_ranks,

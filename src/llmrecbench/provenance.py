@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -96,3 +97,36 @@ def record(config_subset: dict[str, Any], inputs: Iterable[str | Path] = (), **e
         "machine": machine(),
         **extra,
     }
+
+
+def snakemake_metadata(workdir: str | Path, path: str) -> dict | None:
+    """Snakemake's own record of the job that made ``path`` (``.snakemake/metadata/``), or None."""
+    key = base64.urlsafe_b64encode(str(path).encode()).decode()
+    rec = Path(workdir) / ".snakemake" / "metadata" / key
+    if not rec.exists():
+        return None
+    return json.loads(rec.read_text())
+
+
+def rule_chain(inputs: Iterable[str | Path], rule: str, workdir: str | Path = ".") -> list[str]:
+    """The rules that made a job's inputs, upstream first, then ``rule`` itself: read from
+    Snakemake's metadata of every input and, recursively, of their inputs (what really ran, as
+    ``llmrecbench provenance`` prints it), each rule named once."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def walk(path: str) -> None:
+        if path in seen:
+            return
+        seen.add(path)
+        meta = snakemake_metadata(workdir, path)
+        if meta is None:
+            return
+        for inp in meta.get("input", []):
+            walk(inp)
+        if meta["rule"] not in order:
+            order.append(meta["rule"])
+
+    for p in inputs:
+        walk(str(p))
+    return [r for r in order if r != rule] + [rule]

@@ -166,9 +166,9 @@ def test_slice_dag_runs_as_slurm_jobs(mirror, slurm_cluster, tmp_path, record_pr
 
     # 3. profile resources reached sbatch: training asked for 2 CPUs (its threads) and 8000 MB
     rule_of = dict(re.findall(r"SLURM jobid (\d+) \(log: \S*/rule_(\w+)/", out))
-    assert sorted(rule_of.values()).count("train_seqrec") == len(MODELS), rule_of
+    assert sorted(rule_of.values()).count("train_model") == len(MODELS), rule_of
     for slurm_id, rule in rule_of.items():
-        if rule == "train_seqrec":
+        if rule == "train_model":
             assert records[slurm_id]["ProcCnt"] == "2", records[slurm_id]
             assert "mem=8000M" in records[slurm_id]["Tres"], records[slurm_id]
         # the SLURM log of every job is kept (slurm-keep-successful-logs) and shows the jobstep

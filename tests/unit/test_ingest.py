@@ -89,23 +89,68 @@ def test_movielens_recbole_atomic(mirror_dir):
     assert ds.items.filter(pl.col("original_id") == "1")["title"].item() == "Toy Story"
 
 
-def test_2014_meta_is_python_literal(tmp_path):
-    reviews = tmp_path / "reviews.json"
-    reviews.write_text(
-        "\n".join(
-            json.dumps({"reviewerID": u, "asin": a, "overall": 5.0, "unixReviewTime": t, "reviewText": "ok", "summary": "s"})
-            for u, a, t in [("U1", "A", 2), ("U1", "B", 1), ("U2", "A", 5)]
-        )
-    )
-    meta = tmp_path / "meta.json.gz"
-    with gzip.open(meta, "wt") as fh:  # single quotes: Python literal, not JSON
-        fh.write("{'asin': 'A', 'title': \"Rose 'n' Oil\", 'categories': [['Beauty', 'Skin']]}\n")
-        fh.write("{'asin': 'B', 'title': 'Brush', 'brand': 'X'}\n")
+# Records in the exact layout of the raw 2014 dumps (McAuley et al.): reviews_Beauty_5.json.gz is
+# one JSON object per line; meta_Beauty.json.gz one Python dict literal per line (single quotes,
+# so not JSON), with nested related/salesRank and categories as a list of category paths.
+BEAUTY_2014_REVIEWS = [
+    {"reviewerID": "A1YJEY40YUW4SE", "asin": "7806397051", "reviewerName": "Andrea", "helpful": [3, 4],
+     "reviewText": "Very oily and creamy. Not at all what I expected...", "overall": 1.0,
+     "summary": "Don't waste your money", "unixReviewTime": 1391040000, "reviewTime": "01 30, 2014"},
+    {"reviewerID": "A1YJEY40YUW4SE", "asin": "B00004TMFE", "reviewerName": "Andrea", "helpful": [0, 0],
+     "reviewText": "Works as described.", "overall": 4.0, "summary": "Good brush", "unixReviewTime": 1388534400,
+     "reviewTime": "01 1, 2014"},
+    {"reviewerID": "A60XNB876KYML", "asin": "7806397051", "reviewerName": "Jessica H.", "helpful": [1, 1],
+     "reviewText": "This palette was a decent price and I was looking for a few different shades.", "overall": 3.0,
+     "summary": "Ok Palette!", "unixReviewTime": 1397779200, "reviewTime": "04 18, 2014"},
+    {"reviewerID": "A60XNB876KYML", "asin": "9759091062", "helpful": [0, 0],  # no reviewerName (as in the dump)
+     "reviewText": "", "overall": 5.0, "summary": "Love it", "unixReviewTime": 1397779200, "reviewTime": "04 18, 2014"},
+]
+BEAUTY_2014_META = [
+    # repr() double-quotes a title holding an apostrophe
+    (
+        "{'asin': '7806397051', 'title': \"Rose 'n' Oil\", 'price': 5.99, 'imUrl': "
+        "'http://ecx.images-amazon.com/images/I/41Y1DI3hq5L._SY300_.jpg', 'related': {'also_bought': ['B0072Z5QAA'], "
+        "'also_viewed': ['B00BG1S5IW', 'B00AQ0F9BU'], 'bought_together': ['B003O57LSU']}, 'salesRank': {'Beauty': 231904}, "
+        "'brand': 'Rimmel', 'categories': [['Beauty', 'Makeup', 'Face', 'Concealers & Neutralizers'], ['Beauty', 'Skin']]}"
+    ),
+    (
+        "{'asin': 'B00004TMFE', 'title': \"Men's Brush\", 'price': 12.5, 'imUrl': "
+        "'http://ecx.images-amazon.com/images/I/31V5MZ9VB8L._SY300_.jpg', 'salesRank': {'Beauty': 402}, "
+        "'categories': [['Beauty', 'Tools & Accessories']]}"
+    ),
+    "{'asin': 'B000UNUSED', 'title': 'Not reviewed', 'categories': [['Beauty']]}",
+]
+
+
+def test_amazon_2014_raw_reviews_and_python_literal_meta(tmp_path):
+    reviews = tmp_path / "reviews_Beauty_5.json.gz"
+    with gzip.open(reviews, "wt") as fh:
+        fh.write("\n".join(json.dumps(r) for r in BEAUTY_2014_REVIEWS) + "\n")
+    meta = tmp_path / "meta_Beauty.json.gz"
+    with gzip.open(meta, "wt") as fh:
+        fh.write("\n".join(BEAUTY_2014_META) + "\n")
     ds = ingest("amazon_reviews_json", {"reviews": reviews, "meta": meta})
+    assert ds.report == {"reviews_read": 4, "duplicate_rows_dropped": 0, "user_item_pairs_with_duplicates": 0}
+    # ids by first appearance in the file; the unreviewed metadata item is not an item
+    assert ds.users["original_id"].to_list() == ["A1YJEY40YUW4SE", "A60XNB876KYML"]
+    assert ds.items["original_id"].to_list() == ["7806397051", "B00004TMFE", "9759091062"]
     titles = dict(zip(ds.items["original_id"].to_list(), ds.items["title"].to_list()))
-    assert titles == {"A": "Rose 'n' Oil", "B": "Brush"}
-    u1 = ds.interactions.filter(pl.col("user_id") == 0).sort("position")
-    assert [titles[ds.items["original_id"][i]] for i in u1["item_id"].to_list()] == ["Brush", "Rose 'n' Oil"]
+    assert titles == {"7806397051": "Rose 'n' Oil", "B00004TMFE": "Men's Brush", "9759091062": None}
+    first = ds.items.row(0, named=True)
+    assert first["brand"] == "Rimmel" and first["categories"] == "Beauty, Makeup, Face, Concealers & Neutralizers | Beauty, Skin"
+    # chronological within a user (unixReviewTime), with rating, review text and summary kept
+    inter = ds.interactions.sort(["user_id", "position"])
+    assert inter.schema["rating"] == pl.Float32 and inter.schema["timestamp"] == pl.Int64
+    rows = inter.select("user_id", "item_id", "timestamp", "rating", "summary").rows()
+    assert rows == [
+        (0, 1, 1388534400, 4.0, "Good brush"),
+        (0, 0, 1391040000, 1.0, "Don't waste your money"),
+        (1, 0, 1397779200, 3.0, "Ok Palette!"),
+        (1, 2, 1397779200, 5.0, "Love it"),
+    ]
+    assert inter["review"].to_list()[1] == "Very oily and creamy. Not at all what I expected..."
+    u0 = ds.interactions.filter(pl.col("user_id") == 0).sort("position")
+    assert [titles[ds.items["original_id"][i]] for i in u0["item_id"].to_list()] == ["Men's Brush", "Rose 'n' Oil"]
 
 
 # --- bad input: one line naming the file and the problem ----------------------------------
@@ -162,3 +207,73 @@ def test_unknown_p5_id(tmp_path):
 def test_unknown_format():
     with pytest.raises(ConfigError, match="unknown dataset format 'csv'"):
         ingest("csv", {})
+
+
+# --- ratings: a number in [1, 5], else one line naming the file, the line/row and the value ---
+
+
+def _review_lines(overall_values) -> str:
+    return "\n".join(
+        json.dumps({"reviewerID": f"U{k}", "asin": "A", "overall": v, "unixReviewTime": k, "reviewText": "r", "summary": "s"})
+        for k, v in enumerate(overall_values)
+    )
+
+
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        (6.0, r"line 3: rating 6 is outside \[1, 5\] \(1 such lines\)"),
+        (0, r"line 3: rating 0 is outside \[1, 5\]"),
+        ("five", r"line 3: rating 'five' is not a number"),
+        ([4], r"line 3: rating \[4\] is not a number"),
+    ],
+)
+def test_amazon_bad_rating_names_file_line_and_value(tmp_path, bad, problem):
+    path = tmp_path / "reviews.json"
+    path.write_text(_review_lines([5.0, 4.0, bad, 2.0]))
+    with pytest.raises(InputError, match=problem) as exc:
+        ingest("amazon_reviews_json", {"reviews": path})
+    _one_line(exc, "reviews.json")
+
+
+def test_amazon_line_numbers_count_blank_lines_and_missing_rating_stays_null(tmp_path):
+    path = tmp_path / "reviews.json.gz"
+    lines = _review_lines([5.0, None, 3.0, 7.5]).split("\n")
+    path.write_bytes(gzip.compress(("\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])).encode()))
+    with pytest.raises(InputError, match=r"line 5: rating 7.5 is outside") as exc:
+        ingest("amazon_reviews_json", {"reviews": path})
+    _one_line(exc, "reviews.json.gz")
+    path.write_text(_review_lines([5.0, None, "3"]))  # a numeric string is accepted, as before
+    ds = ingest("amazon_reviews_json", {"reviews": path})
+    assert ds.interactions.sort("user_id")["rating"].to_list() == [5.0, None, 3.0]
+
+
+def _atomic(tmp_path, ratings) -> Path:
+    path = tmp_path / "ml.inter"
+    rows = [f"{u}\t{10 + u}\t{r}\t{100 + u}" for u, r in enumerate(ratings)]
+    path.write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        ("6", r"data row 2: rating 6 is outside \[1, 5\] \(1 such data rows\)"),
+        ("0.5", r"data row 2: rating 0.5 is outside \[1, 5\]"),
+        ("abc", r"data row 2: rating 'abc' is not a number \(1 such rows\)"),
+        ("nan", r"data row 2: rating nan is not finite"),
+    ],
+)
+def test_atomic_bad_rating_names_file_row_and_value(tmp_path, bad, problem):
+    path = _atomic(tmp_path, ["4", bad, "3"])
+    with pytest.raises(InputError, match=problem) as exc:
+        ingest("recbole_atomic", {"inter": path})
+    _one_line(exc, "ml.inter")
+
+
+def test_atomic_good_ratings_and_empty_field_unchanged(tmp_path):
+    ds = ingest("recbole_atomic", {"inter": _atomic(tmp_path, ["4", "1", "5.0"])})
+    assert ds.interactions.schema["rating"] == pl.Float32
+    assert ds.interactions.sort("user_id")["rating"].to_list() == [4.0, 1.0, 5.0]
+    with pytest.raises(InputError, match="data row 2: empty field"):
+        ingest("recbole_atomic", {"inter": _atomic(tmp_path, ["4", "", "3"])})

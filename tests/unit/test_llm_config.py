@@ -29,14 +29,16 @@ def merged(*files: str) -> dict:
 
 @pytest.mark.parametrize("files", [(), ("configs/llm_gpu.yaml",), ("configs/llm_cpu_slice.yaml",), ("configs/semantic.yaml",),
                                    ("configs/converged.yaml",),
-                                   ("tests/integration/config.yaml", "tests/integration/llm.yaml")])
+                                   ("tests/integration/config.yaml", "tests/integration/llm.yaml"),
+                                   ("tests/integration/config.yaml", "tests/integration/tasks.yaml"),
+                                   ("tests/integration/config.yaml", "tests/cluster/config.yaml")])
 def test_shipped_configs_are_valid(files):
     cfg = merged(*files)
     check_config(cfg, SCHEMA)
     check_registry_names(cfg)
     from llmrecbench.llm.settings import check_adapter_source
 
-    for name in cfg["run"]["llm_settings"]:
+    for name in cfg["tasks"].get("seqrec", {}).get("llm_settings", []):
         check_adapter_source(name, cfg["llm_settings"])
         spec = setting_spec(name, cfg["llm_settings"][name])
         assert spec["method"] in ("zeroshot", "lora", "prefix")
@@ -44,24 +46,25 @@ def test_shipped_configs_are_valid(files):
 
 def test_default_settings_are_llmrec_and_main_run_has_no_llm():
     cfg = merged()
-    assert cfg["run"]["llm_models"] == [] and cfg["run"]["llm_settings"] == []  # main CPU command
+    seqrec = cfg["tasks"]["seqrec"]
+    assert seqrec["llm_models"] == [] and seqrec["llm_settings"] == []  # main CPU command
     lora = cfg["llm_settings"]["lora_title"]["finetune"]
     assert (lora["lora_r"], lora["lora_alpha"], lora["lr"], lora["batch_size"], lora["epochs"]) == (8, 16, 3e-4, 8, 10)
     pt = cfg["llm_settings"]["ptuning_title"]["finetune"]
     assert (pt["prefix_length"], pt["lr"]) == (128, 2e-2) and cfg["llm"]["decoding"]["beam_width"] == 20
     assert cfg["llm_models"]["smollm2"]["hf_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     gpu = merged("configs/llm_gpu.yaml")
-    assert set(gpu["run"]["llm_settings"]) == set(cfg["llm_settings"])
+    assert set(gpu["tasks"]["seqrec"]["llm_settings"]) == set(cfg["llm_settings"])
 
 
 def test_unknown_or_clashing_names_fail_in_one_line():
     cfg = merged()
-    cfg["run"]["llm_settings"] = ["nope"]
-    with pytest.raises(ConfigError, match="run.llm_settings: unknown name 'nope'"):
+    cfg["tasks"]["seqrec"]["llm_settings"] = ["nope"]
+    with pytest.raises(ConfigError, match="tasks.seqrec.llm_settings: unknown name 'nope'"):
         check_registry_names(cfg, "c.yaml")
     cfg = merged()
     cfg["llm_models"]["sasrec"] = cfg["llm_models"]["smollm2"]
-    with pytest.raises(ConfigError, match="also name seqrec_models"):
+    with pytest.raises(ConfigError, match="also name models"):
         check_registry_names(cfg, "c.yaml")
 
 

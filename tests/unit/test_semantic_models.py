@@ -26,9 +26,18 @@ from llmrecbench.evaluation import (
 from llmrecbench.metrics import ranking_metrics
 from llmrecbench.models import SequentialRecommender, create_model
 from llmrecbench.semantic_ids.rqvae import resolve_collisions
-from llmrecbench.seqrec import evaluate_cell
+from llmrecbench.pipelines.seqrec import evaluate_cell
 from llmrecbench.tables.merge import merge_cells
 from llmrecbench.training import TrainConfig, fit
+from llmrecbench.pipelines.seqrec import validation
+from llmrecbench.tasks.seqrec import SeqRec
+
+SEQREC_EVALUATION = {"mask_history": True, "batch_size": 1024}
+
+
+def seq_fit(model, data, cfg, checkpoint_dir, **kw):
+    """The trainer with the seqrec task's validation (valid NDCG@10, full ranking) and monitor."""
+    return fit(model, data.train, cfg, checkpoint_dir, validate=validation(data, SEQREC_EVALUATION, cfg.seed), monitor=SeqRec.monitor, **kw)
 
 N_ITEMS = 40
 GENERATIVE = ["sid_sasrec", "tiger"]
@@ -73,7 +82,7 @@ def _model(name: str, seed: int = 0) -> SequentialRecommender:
 def _trained(name: str, tmp_path, seed: int = 0, epochs: int = 4) -> tuple[SequentialRecommender, dict]:
     model = _model(name, seed)
     cfg = TrainConfig(lr=1e-2, batch_size=32, max_epochs=epochs, patience=epochs, seed=seed)
-    log = fit(model, _data(), cfg, tmp_path / f"ckpt_{name}_{seed}", progress=False)
+    log = seq_fit(model, _data(), cfg, tmp_path / f"ckpt_{name}_{seed}", progress=False)
     return model, log
 
 
@@ -202,7 +211,7 @@ def test_save_load_gives_identical_rankings(name, trained, tmp_path):
 def test_sid_sasrec_concat_input_and_untied_output(tmp_path):
     """The concatenated-codes input and untied output tables: exact beam search, save/load."""
     model = create_model("sid_sasrec", N_ITEMS, seed=0, semantic_codes=_codes(), **SMALL["sid_sasrec"], item_input="concat", tie_output=False)
-    fit(model, _data(), TrainConfig(lr=1e-2, batch_size=32, max_epochs=2, patience=2), tmp_path / "ckpt", progress=False)
+    seq_fit(model, _data(), TrainConfig(lr=1e-2, batch_size=32, max_epochs=2, patience=2), tmp_path / "ckpt", progress=False)
     histories = _data().histories("test")
     lists = model.recommend(histories[:2], beam_width=N_ITEMS)
     with torch.no_grad():

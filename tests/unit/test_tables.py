@@ -31,7 +31,7 @@ def test_mean_and_std_over_seeds():
     pop = table.filter(pl.col("model") == "pop").row(0, named=True)
     assert pop["n_seeds"] == 1 and pop["NDCG@10_std"] == 0.0
     assert "loss=ce" in row["protocol"] and "split=loo" in row["protocol"]
-    expected = ["dataset", "model", "item_repr", "setting", "protocol", "n_seeds", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"]
+    expected = ["dataset", "model", "item_repr", "setting", "protocol", "n_seeds", "n_users", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"]
     assert table.columns[: len(expected)] == expected
     assert "HR@5_std" in table.columns and "MRR_std" in table.columns
 

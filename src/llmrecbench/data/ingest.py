@@ -28,6 +28,10 @@ Formats and the file roles they read:
   1,177 rows dropped -> 4,092 interactions.
 - ``recbole_atomic``: ``inter`` (``user_id:token  item_id:token  rating:float  timestamp:float``),
   optional ``item`` (title from ``movie_title`` or ``title``), optional ``user``.
+
+Ratings (``overall`` / ``rating``) must be numbers in [1, 5]: anything else is an InputError that
+names the file, the line (JSON) or data row (atomic) and the value
+(:func:`llmrecbench.data.ratings.check_ratings`). A review without ``overall`` keeps a null rating.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import polars as pl
 
+from llmrecbench.data.ratings import check_ratings
 from llmrecbench.errors import ConfigError, InputError
 
 FORMATS = ("user_sequence", "p5_sequential", "amazon_reviews_json", "recbole_atomic")
@@ -239,6 +245,9 @@ def _p5_sequential(files: dict[str, Path]) -> CanonicalDataset:
 def _amazon_reviews(files: dict[str, Path]) -> CanonicalDataset:
     path = _require(files, "reviews", "amazon_reviews_json")
     records = []
+    overall: list[object] = []  # the present "overall" values, their lines and record rows
+    rated_lines: list[int] = []
+    rated_rows: list[int] = []
     for n, line in _lines(path):
         try:
             r = json.loads(line)
@@ -250,13 +259,23 @@ def _amazon_reviews(files: dict[str, Path]) -> CanonicalDataset:
                     str(r["reviewerID"]),
                     str(r["asin"]),
                     int(r["unixReviewTime"]),
-                    float(r["overall"]) if r.get("overall") is not None else None,
+                    None,  # rating: filled in below, once all are checked
                     _text(r.get("reviewText")),
                     _text(r.get("summary")),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(path, f"line {n}: review lacks or has a bad field ({exc!r})") from exc
+        if r.get("overall") is not None:  # a missing rating stays null
+            rated_lines.append(n)
+            rated_rows.append(len(records) - 1)
+            overall.append(r["overall"])
+    # every present rating must be a number in [1, 5]; the first bad one is named by its line
+    values = np.empty(len(overall), dtype=object)  # element-wise, so a list value cannot add a dimension
+    values[:] = overall
+    ratings = check_ratings(values, path, "line", rated_lines) if overall else np.empty(0, np.float32)
+    for row, value in zip(rated_rows, ratings.tolist()):
+        records[row] = records[row][:3] + (value,) + records[row][4:]
     raw = pl.DataFrame(
         records,
         schema={"user": pl.Utf8, "item": pl.Utf8, "timestamp": pl.Int64, "rating": pl.Float32, "review": pl.Utf8, "summary": pl.Utf8},
@@ -336,15 +355,24 @@ def _recbole_atomic(files: dict[str, Path]) -> CanonicalDataset:
             pl.col("user_id").alias("user"),
             pl.col("item_id").alias("item"),
             *([pl.col("timestamp").cast(pl.Float64).cast(pl.Int64)] if "timestamp" in inter.columns else []),
-            *([pl.col("rating").cast(pl.Float32)] if "rating" in inter.columns else []),
+            # non-strict: a non-numeric rating becomes null here and is named below
+            *([pl.col("rating").str.strip_chars().cast(pl.Float64, strict=False)] if "rating" in inter.columns else []),
         ).with_row_index("row")
     except pl.exceptions.PolarsError as exc:
         raise InputError(path, f"non-numeric rating or timestamp ({type(exc).__name__})") from exc
+    if "rating" in inter.columns:
+        unparsed = raw.filter(pl.col("rating").is_null() & inter["rating"].is_not_null())
+        if unparsed.height:
+            k = int(unparsed["row"][0])
+            raise InputError(path, f"data row {k + 1}: rating {inter['rating'][k]!r} is not a number ({unparsed.height} such rows)")
     nulls = raw.filter(pl.any_horizontal(pl.all().is_null()))
     if nulls.height:
         raise InputError(path, f"data row {nulls['row'][0] + 1}: empty field ({nulls.height} such rows)")
     if raw.height == 0:
         raise InputError(path, "no interactions (header only)")
+    if "rating" in raw.columns:
+        ratings = check_ratings(raw["rating"].to_numpy(), path, "data row")
+        raw = raw.with_columns(pl.Series("rating", ratings, dtype=pl.Float32))
     if "user" in files:  # user features are not used; the file is still checked to exist and parse
         _read_atomic(_require(files, "user", "recbole_atomic"))
     info = None

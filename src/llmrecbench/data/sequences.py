@@ -74,20 +74,27 @@ def _read(path: Path) -> pl.DataFrame:
 def load_leave_one_out(split_dir: str | Path, n_items: int) -> LeaveOneOutSequences:
     """Read ``train/valid/test.parquet`` from ``split_dir`` into aligned per-user sequences."""
     split_dir = Path(split_dir)
-    train = _read(split_dir / "train.parquet").sort(["user_id", "position"])
-    valid = _read(split_dir / "valid.parquet").sort("user_id")
-    test = _read(split_dir / "test.parquet").sort("user_id")
-    for name, df in (("valid", valid), ("test", test)):
+    return load_split_files(split_dir / "train.parquet", split_dir / "valid.parquet", split_dir / "test.parquet", n_items)
+
+
+def load_split_files(train_path: str | Path, valid_path: str | Path, test_path: str | Path, n_items: int) -> LeaveOneOutSequences:
+    """Read the three leave-one-out split files (as a rule declares them) into aligned sequences."""
+    train_path, valid_path, test_path = Path(train_path), Path(valid_path), Path(test_path)
+    split_dir = train_path.parent
+    train = _read(train_path).sort(["user_id", "position"])
+    valid = _read(valid_path).sort("user_id")
+    test = _read(test_path).sort("user_id")
+    for path, df in ((valid_path, valid), (test_path, test)):
         if df["user_id"].n_unique() != df.height:
-            raise InputError(split_dir / f"{name}.parquet", "more than one row per user")
+            raise InputError(path, "more than one row per user")
     if not (valid["user_id"].equals(test["user_id"])):
-        raise InputError(split_dir, "valid and test hold different users")
+        raise InputError(test_path, f"holds other users than {valid_path.name}")
     users = valid["user_id"].to_numpy().astype(np.int64)
     grouped = train.group_by("user_id", maintain_order=True).agg(pl.col("item_id"))
     by_user = dict(zip(grouped["user_id"].to_list(), grouped["item_id"].to_list()))
     missing = [u for u in users[:5] if u not in by_user]
     if missing:
-        raise InputError(split_dir / "train.parquet", f"users without training items, e.g. {missing}")
+        raise InputError(train_path, f"users without training items, e.g. {missing}")
     seqs = [np.asarray(by_user[u], dtype=np.int64) for u in users.tolist()]
     max_item = max(int(train["item_id"].max()), int(valid["item_id"].max()), int(test["item_id"].max()))
     if max_item >= n_items:

@@ -1,7 +1,7 @@
 """LLMs as sequential recommenders: model registry, prompts, refinement, fine-tuning, decoding."""
 
 from llmrecbench.llm.prompts import TEMPLATES, ItemCatalog, build_prompts, seen_templates, unseen_templates
-from llmrecbench.llm.registry import LLMSpec, llm_spec, load_model, prepare_model
+from llmrecbench.llm.loading import LLMSpec, llm_spec, load_model, prepare_model
 
 __all__ = [
     "TEMPLATES",

@@ -36,7 +36,7 @@ import torch
 
 from llmrecbench.errors import ConfigError, InputError
 from llmrecbench.llm.generate import CausalLM
-from llmrecbench.llm.registry import load_model, model_record, read_manifest
+from llmrecbench.llm.loading import load_model, model_record, read_manifest
 from llmrecbench.provenance import config_hash
 
 log = logging.getLogger("llmrecbench")

@@ -6,7 +6,7 @@
 * :func:`adapter_cell`    – fine-tuned model: beam search (width 20) to a ranked list; for ID and
   semantic-ID tokens trie-constrained (CBS), so every returned sequence is a real item.
 
-Cells have the shape of the conventional ``seqrec`` cells (``llmrecbench.seqrec.evaluate_cell``)
+Cells have the shape of the conventional ``seqrec`` cells (``llmrecbench.pipelines.seqrec.evaluate_cell``)
 so ``llmrecbench.tables.merge`` reads both; the N/A rate goes to ``extra_columns`` and
 wall-clock numbers to the separate timing record.
 """
@@ -28,11 +28,12 @@ from llmrecbench.llm.finetune import FinetuneConfig, finetune, load_adapter
 from llmrecbench.llm.generate import CausalLM, Stopwatch, item_token_sequences, rank_array
 from llmrecbench.llm.prompts import REASK, ItemCatalog, build_prompts, iter_batches, parse_prompt_key
 from llmrecbench.llm.refine import EncodeFn, Grounder, RefinedList, hashed_ngram_encoder, ranks_from_lists, refine
-from llmrecbench.llm.registry import load_model, model_record
+from llmrecbench.llm.loading import load_model, model_record
 from llmrecbench.llm.settings import setting_spec  # noqa: F401 - re-exported for rules/ and tests
 from llmrecbench.llm.settings import template_list
 from llmrecbench.metrics import ranking_metrics
 from llmrecbench.provenance import file_digests
+from llmrecbench.tables.cells import make_cell
 
 log = logging.getLogger("llmrecbench")
 
@@ -178,26 +179,26 @@ def _cell(
     }
     if mask and not full_history:
         protocol["mask_scope"] = "prompt_history_only"
-    cell = {
-        "dataset": dataset,
-        "task": "seqrec",
-        "model": model_name,
-        "model_class": "llm",
-        "item_repr": item_repr,
-        "setting": setting_label,
-        "setting_key": setting,
-        "seed": int(seed),
-        "protocol": protocol,
-        "metrics": metrics if status == "ok" else {},
-        "metrics_if_counted": metrics,
-        "n_users": len(records),
-        "n_items": int(n_items),
-        "status": status,
-        "note": note,
-        "extra_columns": {"na_rate": na_rate},
-        "llm": model_rec,
-        "counters": counters,
-    }
+    cell = make_cell(
+        dataset=dataset,
+        task="seqrec",
+        model=model_name,
+        model_class="llm",
+        item_repr=item_repr,
+        setting=setting_label,
+        seed=seed,
+        protocol=protocol,
+        metrics=metrics if status == "ok" else {},
+        status=status,
+        setting_key=setting,
+        metrics_if_counted=metrics,
+        n_users=len(records),
+        n_items=int(n_items),
+        note=note,
+        extra_columns={"na_rate": na_rate},
+        llm=model_rec,
+        counters=counters,
+    )
     topk = pl.DataFrame(
         {
             "user_id": np.asarray([r["user_id"] for r in records], dtype=np.int32),
@@ -503,15 +504,16 @@ def device_for(resources_gpu: int | None = None) -> str:
 # --------------------------------------------------------------------------- rule entry points
 
 
-def load_split_and_titles(split_dir: str | Path, items_path: str | Path):
+def load_split_and_titles(split_files: dict[str, str], items_path: str | Path):
+    """Leave-one-out sequences from the declared ``train``/``valid``/``test`` files, and item titles."""
     from llmrecbench.llm.prompts import load_item_titles
-    from llmrecbench.seqrec import load_sequences
+    from llmrecbench.pipelines.seqrec import load_sequences
 
-    return load_sequences(split_dir, items_path), load_item_titles(items_path)
+    return load_sequences({**split_files, "item_table": str(items_path)}), load_item_titles(items_path)
 
 
 def build_prompt_file(
-    split_dir: str | Path,
+    split_files: dict[str, str],
     items_path: str | Path,
     key: str,
     split: str,
@@ -522,7 +524,7 @@ def build_prompt_file(
     """Rule ``build_llm_prompts``: write one prompt file; return its number of records."""
     from llmrecbench.llm.prompts import write_jsonl
 
-    data, titles = load_split_and_titles(split_dir, items_path)
+    data, titles = load_split_and_titles(split_files, items_path)
     codes = read_codes(codes_path, data.n_items) if codes_path else None
     records = prompt_set(
         data, titles, key, split, codes=codes,

@@ -104,19 +104,12 @@ def unavailable_reason(dataset: str, provides: list[str], name: str, block: dict
 
 def unavailable_cell(dataset: str, model: str, name: str, block: dict, seed: int, reason: str) -> dict:
     """A seqrec table cell that states why it has no metrics (status ``n/a``)."""
+    from llmrecbench.tables.cells import na_cell
+
     spec = setting_spec(name, block)
-    return {
-        "dataset": dataset,
-        "task": "seqrec",
-        "model": model,
-        "model_class": "llm",
-        "item_repr": spec["item_repr"],
-        "setting": spec["setting"],
-        "setting_key": name,
-        "seed": int(seed),
-        "protocol": {"split": "loo", "ranking": "generated_list", "template": spec["eval_template"]},
-        "metrics": {},
-        "status": "n/a",
-        "note": reason,
-        "extra_columns": {},
-    }
+    return na_cell(
+        dataset=dataset, task="seqrec", model=model, model_class="llm", item_repr=spec["item_repr"],
+        setting=spec["setting"], seed=seed,
+        protocol={"split": "loo", "ranking": "generated_list", "template": spec["eval_template"]},
+        reason=reason, setting_key=name,
+    )

@@ -122,7 +122,9 @@ class SequentialRecommender(torch.nn.Module):
     """A next-item recommender over ``n_items`` items; see the module docstring."""
 
     name: ClassVar[str] = "base"
+    family: ClassVar[str] = "sequential"
     trainable: ClassVar[bool] = True
+    losses: ClassVar[tuple[str, ...]] = LOSSES  # what TrainConfig.loss may name
     # arrays the class takes as constructor arguments (one row per item id), e.g. "semantic_codes"
     requires: ClassVar[tuple[str, ...]] = ()
     # True: recommend() returns ranked lists instead of score() over all items

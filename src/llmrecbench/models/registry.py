@@ -1,4 +1,5 @@
-"""Name -> class registry of sequential recommenders; the workflow picks models by name."""
+"""Name -> class registry of every trainable recommender (all families: sequential, rating, direct);
+the workflow picks a class by name and reads its ``family`` to check it fits the task."""
 
 from __future__ import annotations
 
@@ -37,9 +38,15 @@ def get_model_class(name: str) -> type:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(available_models())}") from None
 
 
-def create_model(name: str, n_items: int, seed: int | None = None, **hparams: Any):
-    """Instantiate model ``name``; with ``seed`` the weight initialisation is reproducible."""
+def model_family(name: str) -> str:
+    """The family of a registered class (``sequential``, ``rating``, ``direct``)."""
+    return getattr(get_model_class(name), "family", "sequential")
+
+
+def create_model(name: str, *args: Any, seed: int | None = None, **hparams: Any):
+    """Instantiate model ``name`` with its family's positional arguments (sequential: n_items;
+    rating and direct: n_users, n_items); with ``seed`` the weight initialisation is reproducible."""
     cls = get_model_class(name)
     if seed is not None:
         torch.manual_seed(seed)
-    return cls(n_items, **hparams)
+    return cls(*args, **hparams)

@@ -1,5 +1,5 @@
-"""Training loop shared by all conventional sequential recommenders."""
+"""The one training loop of every trainable recommender; validation and monitor come from the task."""
 
-from llmrecbench.training.trainer import TrainConfig, fit
+from llmrecbench.training.trainer import Monitor, TrainConfig, fit
 
-__all__ = ["TrainConfig", "fit"]
+__all__ = ["Monitor", "TrainConfig", "fit"]

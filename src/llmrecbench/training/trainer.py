@@ -1,6 +1,13 @@
-"""One training loop for every sequential recommender: shuffled mini-batches, Adam, early stopping
-on validation NDCG@10 (full ranking), and a checkpoint after every epoch from which a killed run
-resumes to exactly the same result.
+"""One training loop for every trainable recommender (sequential, rating and direct families):
+shuffled mini-batches, Adam, early stopping on a validation metric the caller names, and a
+checkpoint after every epoch from which a killed run resumes to exactly the same result.
+
+The loop knows no task: the caller passes ``validate(model) -> {metric: value}`` (the task's own
+evaluator on the validation split) and a :class:`Monitor` naming the metric that early stopping
+follows and its direction (NDCG@10 up for ranking tasks, RMSE down for rating prediction). A
+model provides ``training_examples(train)`` (a dict of tensors sharing their first dimension),
+``training_loss(batch, loss, generator)`` and the ``losses`` it accepts; a model with
+``trainable = False`` is fitted by ``fit_closed_form(train)`` and validated once.
 
 Reproducibility: every epoch ``e`` starts by seeding the global torch RNG (dropout) and a
 dedicated ``torch.Generator`` (shuffling, negative sampling, cloze masking) from ``(seed, e)``.
@@ -8,6 +15,9 @@ The randomness of an epoch therefore depends only on the seed and the epoch numb
 what ran before in the process, so resuming after epoch ``e`` replays epochs ``e+1..`` exactly.
 The checkpoint (``checkpoint_dir/last.pt``, written atomically) holds the model and optimizer
 state, the best weights so far, the patience counter, the log and the RNG states.
+
+Defaults of :class:`TrainConfig` are read from the ``train:`` block of
+``schemas/config.schema.yaml``, the one place they are written.
 """
 
 from __future__ import annotations
@@ -24,41 +34,46 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from llmrecbench.data.sequences import LeaveOneOutSequences
+from llmrecbench.config import schema_defaults
 from llmrecbench.errors import ConfigError
-from llmrecbench.evaluation import evaluate_generated_lists, history_mask_index
-from llmrecbench.metrics import ranking_metrics, ranks_from_scores
 from llmrecbench.io import atomic_path
-from llmrecbench.models.base import SequentialRecommender, check_loss
+from llmrecbench.monitor import Monitor
 
 log = logging.getLogger("llmrecbench")
 
 CHECKPOINT_NAME = "last.pt"
 # Fields that do not change the result; a checkpoint written under other values still resumes.
-_NON_RESULT_FIELDS = ("max_epochs", "num_threads", "eval_batch_size")
+_NON_RESULT_FIELDS = ("max_epochs", "num_threads")
+_DEFAULTS = schema_defaults("train")
 
 
 @dataclass
 class TrainConfig:
-    loss: str = "ce"  # "ce": full softmax; "bce": one sampled negative per positive
-    lr: float = 1e-3
-    batch_size: int = 256
-    max_epochs: int = 30
-    patience: int = 5  # epochs without a better valid NDCG@10 before stopping
-    weight_decay: float = 0.0
+    loss: str = _DEFAULTS["loss"]  # one of the model's ``losses`` (ce, bce, mse, bpr, ccl)
+    lr: float = _DEFAULTS["lr"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    max_epochs: int = _DEFAULTS["max_epochs"]
+    patience: int = _DEFAULTS["patience"]  # epochs without a better monitored metric before stopping
+    weight_decay: float = _DEFAULTS["weight_decay"]
     seed: int = 0
-    eval_batch_size: int = 1024
-    mask_history: bool = True
     num_threads: int | None = None
     bucket_by_length: bool = True  # batches of similar length (less padding), in random order
 
     def __post_init__(self) -> None:
-        check_loss(self.loss)
-        for name in ("lr", "batch_size", "max_epochs", "eval_batch_size"):
+        for name in ("lr", "batch_size", "max_epochs"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TrainConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.patience < 1:
             raise ConfigError(f"TrainConfig.patience must be >= 1, got {self.patience!r}")
+
+
+Validate = Callable[[torch.nn.Module], dict]
+
+
+def check_loss(model: torch.nn.Module, loss: str) -> None:
+    known = tuple(getattr(model, "losses", ()))
+    if loss not in known:
+        raise ConfigError(f"model {getattr(model, 'name', type(model).__name__)!r}: unknown loss {loss!r}; known: {', '.join(known)}")
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -83,67 +98,32 @@ def _batches(examples: dict[str, torch.Tensor], cfg: TrainConfig, gen: torch.Gen
     return list(order.split(cfg.batch_size))
 
 
-@torch.no_grad()
-def _evaluate(model: SequentialRecommender, data: LeaveOneOutSequences, cfg: TrainConfig) -> dict[str, float]:
-    """Valid HR@10 / NDCG@10 under full ranking, as :func:`evaluate_full_ranking` computes them.
-
-    Same scores, history mask and tie rule (:func:`ranks_from_scores`), but without the full
-    sort that ``evaluate_full_ranking`` does to store top-k lists (about 0.4 s per 1,024 users
-    on Beauty), which early stopping does not need.
-    """
-    if model.generative:
-        return _evaluate_generated(model, data, cfg)
-    histories, targets = data.histories("valid"), np.asarray(data.targets("valid"), dtype=np.int64)
-    ranks = np.empty(targets.shape[0], dtype=np.int64)
-    for start in range(0, targets.shape[0], cfg.eval_batch_size):
-        hist = histories[start : start + cfg.eval_batch_size]
-        tgt = torch.from_numpy(targets[start : start + cfg.eval_batch_size])
-        scores = model.score(hist).detach().float()
-        if cfg.mask_history:
-            rows, cols = history_mask_index(hist)
-            scores[rows, cols] = float("-inf")
-        ranks[start : start + len(hist)] = ranks_from_scores(scores, tgt).numpy()
-    m = ranking_metrics(ranks, (10,))
-    return {"NDCG@10": m["NDCG@10"], "HR@10": m["HR@10"]}
-
-
-@torch.no_grad()
-def _evaluate_generated(model: SequentialRecommender, data: LeaveOneOutSequences, cfg: TrainConfig) -> dict[str, float]:
-    """Valid HR@10 / NDCG@10 of a generative model's constrained top-10 lists
-    (:func:`evaluate_generated_lists`), on a seeded sample of ``model.valid_users`` users (0: all)."""
-    histories, targets = data.histories("valid"), np.asarray(data.targets("valid"), dtype=np.int64)
-    sample = int(getattr(model, "valid_users", 0) or 0)
-    if 0 < sample < len(histories):
-        rows = np.sort(np.random.default_rng(cfg.seed).choice(len(histories), sample, replace=False))
-        histories, targets = [histories[i] for i in rows], targets[rows]
-    result = evaluate_generated_lists(
-        model.recommend, histories, targets, model.n_items, ks=(10,), mask_history=cfg.mask_history,
-        batch_size=cfg.eval_batch_size, topk=10,
-    )
-    return {"NDCG@10": result.metrics["NDCG@10"], "HR@10": result.metrics["HR@10"]}
-
-
-def _fingerprint(model: SequentialRecommender, data: LeaveOneOutSequences, cfg: TrainConfig) -> dict[str, Any]:
+def _fingerprint(model: torch.nn.Module, cfg: TrainConfig, monitor: Monitor, n_examples: int) -> dict[str, Any]:
     c = {k: v for k, v in asdict(cfg).items() if k not in _NON_RESULT_FIELDS}
-    return {"model": model.name, "n_items": model.n_items, "hparams": model.hparams, "n_users": data.n_users, "cfg": c}
+    return {
+        "model": model.name, "n_items": model.n_items, "n_users": getattr(model, "n_users", None),
+        "hparams": model.hparams, "cfg": c, "monitor": [monitor.name, monitor.mode], "n_examples": n_examples,
+    }
 
 
 def fit(
-    model: SequentialRecommender,
-    data: LeaveOneOutSequences,
+    model: torch.nn.Module,
+    train: Any,
     cfg: TrainConfig,
     checkpoint_dir: str | Path,
+    *,
+    validate: Validate,
+    monitor: Monitor,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
 ) -> dict:
-    """Train ``model`` on ``data.train`` with early stopping on valid NDCG@10; return the log.
+    """Train ``model`` on ``train`` with early stopping on ``monitor`` of ``validate(model)``.
 
-    On return the model holds the weights of the best epoch. ``on_epoch_end(epoch, entry)`` is
-    called after each epoch's checkpoint is written (tests raise from it to simulate a kill).
+    ``train`` is what the model's family trains on (training sequences, rating triples, ...),
+    handed unchanged to ``model.training_examples`` or ``model.fit_closed_form``. On return the
+    model holds the weights of the best epoch. ``on_epoch_end(epoch, entry)`` is called after
+    each epoch's checkpoint is written (tests raise from it to simulate a kill).
     """
-    check_loss(cfg.loss)
-    if data.n_items != model.n_items:
-        raise ConfigError(f"model has {model.n_items} items but the data has {data.n_items}")
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
     if cfg.num_threads:
@@ -151,24 +131,37 @@ def fit(
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         if not model.trainable:
-            return _fit_closed_form(model, data, cfg)
-        return _fit_sgd(model, data, cfg, Path(checkpoint_dir), progress, on_epoch_end)
+            return _fit_closed_form(model, train, validate, monitor)
+        check_loss(model, cfg.loss)
+        return _fit_sgd(model, train, cfg, Path(checkpoint_dir), validate, monitor, progress, on_epoch_end)
     finally:
         torch.set_num_threads(prev_threads)
         torch.use_deterministic_algorithms(prev_det)
 
 
-def _fit_closed_form(model: SequentialRecommender, data: LeaveOneOutSequences, cfg: TrainConfig) -> dict:
+def _check_valid(valid: dict, monitor: Monitor) -> float:
+    if monitor.name not in valid:
+        raise ConfigError(f"monitor {monitor.name!r} is not among the validation metrics {sorted(valid)}")
+    return float(valid[monitor.name])
+
+
+def _metrics_text(valid: dict) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in valid.items())
+
+
+def _fit_closed_form(model: torch.nn.Module, train: Any, validate: Validate, monitor: Monitor) -> dict:
     t0 = time.perf_counter()
-    model.fit_closed_form(data.train)  # type: ignore[attr-defined]
-    valid = _evaluate(model, data, cfg)
+    model.fit_closed_form(train)  # type: ignore[attr-defined]
+    valid = validate(model)
+    _check_valid(valid, monitor)
     seconds = time.perf_counter() - t0
-    log.info("%s fitted in closed form: valid NDCG@10 %.4f HR@10 %.4f (%.1f s)", model.name, valid["NDCG@10"], valid["HR@10"], seconds)
+    log.info("%s fitted in closed form: valid %s (%.1f s)", model.name, _metrics_text(valid), seconds)
     return {
         "model": model.name,
         "epochs": [],
         "best_epoch": None,
         "best_valid": valid,
+        "monitor": {"name": monitor.name, "mode": monitor.mode},
         "stopped_early": False,
         "resumed_from_epoch": None,
         "seconds": seconds,
@@ -176,19 +169,23 @@ def _fit_closed_form(model: SequentialRecommender, data: LeaveOneOutSequences, c
 
 
 def _fit_sgd(
-    model: SequentialRecommender,
-    data: LeaveOneOutSequences,
+    model: torch.nn.Module,
+    train: Any,
     cfg: TrainConfig,
     checkpoint_dir: Path,
+    validate: Validate,
+    monitor: Monitor,
     progress: bool,
     on_epoch_end: Callable[[int, dict], None] | None,
 ) -> dict:
     t_start = time.perf_counter()
     ckpt_path = checkpoint_dir / CHECKPOINT_NAME
-    fingerprint = _fingerprint(model, data, cfg)
+    examples = model.training_examples(train)
+    n_examples = next(iter(examples.values())).shape[0]
+    fingerprint = _fingerprint(model, cfg, monitor, int(n_examples))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epochs: list[dict] = []
-    best_metric, best_epoch, best_state, best_valid = -1.0, None, None, None
+    best_metric, best_epoch, best_state, best_valid = monitor.worst, None, None, None
     bad_epochs, start_epoch, stopped, resumed_from = 0, 0, False, None
 
     if ckpt_path.exists():
@@ -207,8 +204,6 @@ def _fit_sgd(
         else:
             log.warning("%s: checkpoint %s was written for another configuration; starting afresh", model.name, ckpt_path)
 
-    examples = model.training_examples(data.train)
-    n_examples = next(iter(examples.values())).shape[0]
     epoch = start_epoch - 1
     for epoch in range(start_epoch, cfg.max_epochs):
         if stopped:
@@ -233,10 +228,11 @@ def _fit_sgd(
                 bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
         bar.close()
         train_seconds = time.perf_counter() - t0
-        valid = _evaluate(model, data, cfg)
-        improved = valid["NDCG@10"] > best_metric
+        valid = validate(model)
+        value = _check_valid(valid, monitor)
+        improved = monitor.improved(value, best_metric)
         if improved:
-            best_metric, best_epoch, best_valid = valid["NDCG@10"], epoch + 1, valid
+            best_metric, best_epoch, best_valid = value, epoch + 1, valid
             best_state = copy.deepcopy(model.state_dict())
             bad_epochs = 0
         else:
@@ -245,15 +241,14 @@ def _fit_sgd(
         entry = {
             "epoch": epoch + 1,
             "loss": total / max(count, 1),
-            "valid_NDCG@10": valid["NDCG@10"],
-            "valid_HR@10": valid["HR@10"],
+            **{f"valid_{k}": v for k, v in valid.items()},
             "seconds": time.perf_counter() - t0,
             "train_seconds": train_seconds,
         }
         epochs.append(entry)
         log.info(
-            "%s epoch %d/%d: loss %.4f valid NDCG@10 %.4f HR@10 %.4f%s (%.1f s, %d examples)",
-            model.name, epoch + 1, cfg.max_epochs, entry["loss"], valid["NDCG@10"], valid["HR@10"],
+            "%s epoch %d/%d: loss %.4f valid %s%s (%.1f s, %d examples)",
+            model.name, epoch + 1, cfg.max_epochs, entry["loss"], _metrics_text(valid),
             " *" if improved else "", entry["seconds"], n_examples,
         )
         _save_checkpoint(ckpt_path, {
@@ -282,6 +277,7 @@ def _fit_sgd(
         "epochs": epochs,
         "best_epoch": best_epoch,
         "best_valid": best_valid,
+        "monitor": {"name": monitor.name, "mode": monitor.mode},
         "stopped_early": bool(stopped),
         "resumed_from_epoch": resumed_from,
         "n_examples": int(n_examples),

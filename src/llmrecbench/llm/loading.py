@@ -1,4 +1,4 @@
-"""LLM registry: resolve a config block to weights, convert GGUF once, load with provenance.
+"""Loading LLMs: resolve a config block to weights, convert a GGUF once to a model folder, load with provenance.
 
 A model block (``llm_models.<name>`` in config.yaml) names a causal LM by its Hugging Face id and,
 optionally, a GGUF file shipped inside an installed Python package (the offline default,
@@ -184,7 +184,7 @@ def prepare_model(spec: LLMSpec, dest: str | Path) -> dict:
 def read_manifest(model_dir: str | Path) -> dict:
     path = Path(model_dir) / MANIFEST
     if not path.exists():
-        raise InputError(path, "no model manifest; run the prepare_llm rule (llmrecbench.llm.registry.prepare_model)")
+        raise InputError(path, "no model manifest; run the prepare_llm rule (llmrecbench.llm.loading.prepare_model)")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:

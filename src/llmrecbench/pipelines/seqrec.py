@@ -1,4 +1,10 @@
-"""The sequential-recommendation task end to end: train a registered model, evaluate a cell.
+"""Train and evaluate one cell of the sequential-recommendation task (declared in ``llmrecbench.tasks.seqrec``).
+
+Sequential recommendation (P5 / LLMRec Table 4): next item after the user's history.
+
+Leave-one-out split, full ranking over all items with the input history masked; HR@k, NDCG@k
+(k = 1, 5, 10, 20) and MRR; early stopping on valid NDCG@10. Models of the ``sequential``
+family; LLM settings through ``llmrecbench.llm`` (prompt builder and answer reader).
 
 A cell is one (dataset, model, seed). Its JSON carries its own identity (so the table never
 parses paths), the protocol that produced it, the metrics, and a pointer to its provenance
@@ -17,32 +23,50 @@ import numpy as np
 import polars as pl
 
 from llmrecbench.errors import ConfigError, InputError
-from llmrecbench.data.sequences import LeaveOneOutSequences, load_leave_one_out
+from llmrecbench.data.sequences import LeaveOneOutSequences, load_split_files
 from llmrecbench.evaluation import evaluate_full_ranking, evaluate_generated_lists
 from llmrecbench.models import create_model
 from llmrecbench.models.base import SequentialRecommender
+from llmrecbench.pipelines.common import count_rows, train_config
 from llmrecbench.provenance import config_hash
+from llmrecbench.tables.cells import make_cell
+from llmrecbench.tasks.seqrec import SeqRec
 from llmrecbench.training import TrainConfig, fit
 
 
-def load_sequences(split_dir: str | Path, items_path: str | Path) -> LeaveOneOutSequences:
-    n_items = pl.scan_parquet(items_path).select(pl.len()).collect().item()
-    return load_leave_one_out(split_dir, n_items)
+def load_sequences(inputs: dict[str, str]) -> LeaveOneOutSequences:
+    """Leave-one-out sequences from a job's declared ``train``/``valid``/``test``/``item_table`` files."""
+    return load_split_files(inputs["train"], inputs["valid"], inputs["test"], count_rows(inputs["item_table"]))
 
 
-def train_config(spec: dict, evaluation: dict, seed: int, threads: int | None) -> TrainConfig:
-    """TrainConfig from a model block's ``train:`` section plus the evaluation protocol."""
-    known = {f.name for f in fields(TrainConfig)}
-    values: dict[str, Any] = {k: v for k, v in spec.get("train", {}).items() if k in known}
-    values.update(seed=seed, mask_history=evaluation["mask_history"])
-    if "eval_batch_size" in known:
-        values["eval_batch_size"] = evaluation["batch_size"]
-    if "num_threads" in known:
-        values["num_threads"] = threads
-    return TrainConfig(**values)
+def validation(data: LeaveOneOutSequences, evaluation: dict, seed: int):
+    """The task's evaluator on the validation targets, as the trainer's ``validate`` callable:
+    full ranking (ranks only, no top-k sort) for scoring models, constrained top-10 lists on a
+    seeded sample of ``model.valid_users`` users (0: all) for generative ones."""
+    histories, targets = data.histories("valid"), np.asarray(data.targets("valid"), dtype=np.int64)
+
+    def validate(model: SequentialRecommender) -> dict[str, float]:
+        if model.generative:
+            hist, tgt = histories, targets
+            sample = int(getattr(model, "valid_users", 0) or 0)
+            if 0 < sample < len(hist):
+                rows = np.sort(np.random.default_rng(seed).choice(len(hist), sample, replace=False))
+                hist, tgt = [hist[i] for i in rows], tgt[rows]
+            result = evaluate_generated_lists(
+                model.recommend, hist, tgt, model.n_items, ks=(10,), mask_history=evaluation["mask_history"],
+                batch_size=evaluation["batch_size"], topk=10,
+            )
+        else:
+            result = evaluate_full_ranking(
+                model.score, histories, targets, model.n_items, ks=(10,), mask_history=evaluation["mask_history"],
+                batch_size=evaluation["batch_size"], topk=0, warmup=False,
+            )
+        return {"NDCG@10": result.metrics["NDCG@10"], "HR@10": result.metrics["HR@10"]}
+
+    return validate
 
 
-def train(
+def train_sequential(
     spec: dict,
     data: LeaveOneOutSequences,
     evaluation: dict,
@@ -60,12 +84,13 @@ def train(
     Checkpoints go to ``checkpoint_root/<hash of everything that shapes training>/`` so a
     re-run after a kill resumes, while a changed config or data never resumes a stale state.
     """
-    cfg = train_config(spec, evaluation, seed, threads)
+    cfg = train_config(spec, seed, threads)
     inputs = _semantic_arrays(spec, data.n_items, semantic_codes, item_embeddings)
     identity = {
         "class": spec["class"],
         "hparams": spec.get("hparams", {}),
         "train": {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "num_threads"},
+        "evaluation": {"mask_history": bool(evaluation["mask_history"])},
         "n_items": data.n_items,
         "n_users": data.n_users,
         "data": [int(x) for x in (data.valid_target.sum(), data.test_target.sum(), sum(len(t) for t in data.train))],
@@ -77,7 +102,12 @@ def train(
         model = create_model(spec["class"], data.n_items, seed=seed, **spec.get("hparams", {}), **inputs)
     except TypeError as exc:  # an hparam the class does not take
         raise ConfigError(f"seqrec model class {spec['class']!r}: bad hparams ({exc})") from exc
-    log = fit(model, data, cfg, Path(checkpoint_root) / fingerprint)
+    if data.n_items != model.n_items:
+        raise ConfigError(f"model has {model.n_items} items but the data has {data.n_items}")
+    log = fit(
+        model, data.train, cfg, Path(checkpoint_root) / fingerprint,
+        validate=validation(data, evaluation, seed), monitor=SeqRec.monitor,
+    )
     log["train_fingerprint"] = fingerprint
     return model, log
 
@@ -152,21 +182,20 @@ def evaluate_cell(
             # share of users without a single item in their list (the LLM cells' N/A rate)
             "na_rate": result.n_users_without_item / max(1, data.n_users),
         }
-    cell = {
-        "dataset": dataset,
-        "task": "seqrec",
-        "model": model_name,
-        "model_class": spec["class"],
-        "item_repr": spec.get("item_repr", "unique_id"),
-        "setting": spec.get("setting", "default"),
-        "seed": int(seed),
-        "protocol": protocol,
-        "metrics": result.metrics,
-        "n_users": int(data.n_users),
-        "n_items": int(data.n_items),
-        "n_target_in_history": int(result.n_target_in_history),
-        "status": "ok",
-    }
+    cell = make_cell(
+        dataset=dataset,
+        task=SeqRec.name,
+        model=model_name,
+        model_class=spec["class"],
+        item_repr=spec.get("item_repr", "unique_id"),
+        setting=spec.get("setting", "default"),
+        seed=seed,
+        protocol=protocol,
+        metrics=result.metrics,
+        n_users=int(data.n_users),
+        n_items=int(data.n_items),
+        n_target_in_history=int(result.n_target_in_history),
+    )
     if model.generative:
         cell.update(n_invalid=int(result.n_invalid), n_generated=int(result.n_generated), extra_columns=extra)
     ranks = result.ranks
@@ -192,3 +221,4 @@ def evaluate_cell(
     if model.generative:
         timing["method"] = "wall time of model.recommend (beam search) over all test batches, divided by the number of users"
     return cell, topk, timing
+

@@ -1,0 +1,45 @@
+"""Sequential recommendation (P5 / LLMRec Table 4): the next item after the user's history.
+
+Leave-one-out split, full ranking over all items with the input history masked; HR@k, NDCG@k and
+MRR; early stopping on valid NDCG@10. Models of the ``sequential`` family; LLM settings through
+``llmrecbench.llm``. Training and evaluation live in ``llmrecbench.pipelines.seqrec``.
+"""
+
+from __future__ import annotations
+
+from llmrecbench.monitor import Monitor
+from llmrecbench.tasks.base import Metric, Task
+
+
+class SeqRec(Task):
+    """Next-item recommendation with full ranking (see the module docstring)."""
+
+    name = "seqrec"
+    description = "sequential recommendation: the next item after the history, full ranking over all items"
+    split = "loo"
+    families = ("sequential",)
+    metric_columns = tuple(Metric(m) for m in ("HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"))
+    headline = "NDCG@10"
+    monitor = Monitor("NDCG@10", "max")
+    rows_file = "topk.parquet"
+    llm = True
+
+    def train(self, spec, inputs, *, seed, checkpoint_root, threads):
+        from llmrecbench.pipelines.seqrec import load_sequences, train_sequential
+
+        data = load_sequences(inputs)
+        return train_sequential(
+            spec, data, self.options, seed=seed, checkpoint_root=checkpoint_root, threads=threads,
+            semantic_codes=inputs.get("semantic_codes"), item_embeddings=inputs.get("item_embeddings"),
+        )
+
+    def evaluate(self, model_path, spec, inputs, *, identity):
+        from llmrecbench.models.base import SequentialRecommender
+        from llmrecbench.pipelines.seqrec import evaluate_cell, load_sequences
+
+        data = load_sequences(inputs)
+        model = SequentialRecommender.load(model_path)
+        return evaluate_cell(
+            model, data, dataset=identity["dataset"], model_name=identity["model"], spec=spec,
+            seed=identity["seed"], evaluation=self.options, indexing=identity["indexing"],
+        )
