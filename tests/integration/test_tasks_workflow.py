@@ -145,3 +145,15 @@ def test_bad_rating_file_is_one_line_and_leaves_nothing(tmp_path, mirror_dir):
     lines = [line for line in proc.stderr.splitlines() if "Error in rule ingest_dataset:" in line and "ml-100k.inter" in line]
     assert len(lines) == 1 and "rating 7 is outside [1, 5]" in lines[0], proc.stderr[-2000:]
     assert not (work / "results/ml-100k/data/interactions.parquet").exists()
+
+
+def test_every_cell_matches_the_cell_schema(tasks_built):
+    """One schema for the cells of every task (schemas/cell.schema.yaml)."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((REPO / "schemas/cell.schema.yaml").read_text())
+    cells = sorted(tasks_built.glob("results/*/*/*/seed*/metrics.json"))
+    assert {json.loads(p.read_text())["task"] for p in cells} == {"rating", "direct"}
+    for path in cells:
+        jsonschema.validate(json.loads(path.read_text()), schema)

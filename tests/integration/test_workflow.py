@@ -48,9 +48,14 @@ def test_table_has_every_model_with_two_seeds(built):
 
 
 def test_cells_recompute_from_topk(built):
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((REPO / "schemas/cell.schema.yaml").read_text())
     for model in MODELS:
         cell_dir = built / f"results/{SLICE}/seqrec/{model}/seed1"
         cell = json.loads((cell_dir / "metrics.json").read_text())
+        jsonschema.validate(cell, schema)  # one cell schema for every task
         assert cell["dataset"] == SLICE and cell["model"] == model and cell["seed"] == 1
         assert cell["protocol"]["ranking"] == "full" and cell["protocol"]["split"] == "loo"
         topk = pl.read_parquet(cell_dir / "topk.parquet")

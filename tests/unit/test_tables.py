@@ -86,3 +86,18 @@ def test_unavailable_llm_cell_says_why():
     md = to_markdown(merge_cells([cell, _cell("pop", 1, 0.01)]))
     line = next(x for x in md.splitlines() if "| smollm2 |" in x)
     assert "N/A" in line and "no item text" in line
+
+
+def test_cell_writer_refuses_incomplete_cells_and_na_without_reason(tmp_path):
+    from llmrecbench.tables.cells import CellError, make_cell, na_cell, write_cell
+
+    ident = dict(dataset="d", task="rating", model="mf", model_class="mf", item_repr="unique_id", setting="MSE", seed=1)
+    cell = make_cell(**ident, protocol={"split": "ratio_8_1_1"}, metrics={"RMSE": 0.9})
+    write_cell(cell, tmp_path / "metrics.json", timing="t.json", provenance="p.json")
+    assert json.loads((tmp_path / "metrics.json").read_text())["timing"] == "t.json"
+    with pytest.raises(CellError, match="needs a note"):
+        make_cell(**ident, protocol={}, metrics={}, status="n/a")
+    with pytest.raises(CellError, match="lacks fields"):
+        write_cell({"dataset": "d"}, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+    assert na_cell(**ident, protocol={}, reason="N/A: no ratings")["status"] == "n/a"

@@ -21,7 +21,6 @@ works, and the reloaded folder gives bit-identical logits (max |diff| = 0.0).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from llmrecbench.data.download import sha256_file
 from llmrecbench.errors import ConfigError, InputError
 
 MANIFEST = "model_manifest.json"
@@ -69,14 +69,6 @@ def llm_spec(name: str, block: dict[str, Any]) -> LLMSpec:
         dtype=dtype,
         chat_template=bool(block.get("chat_template", True)),
     )
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gguf_path(spec: LLMSpec) -> Path:

@@ -31,7 +31,7 @@ from llmrecbench.pipelines.common import count_rows, train_config
 from llmrecbench.provenance import config_hash
 from llmrecbench.tables.cells import make_cell
 from llmrecbench.tasks.seqrec import SeqRec
-from llmrecbench.training import TrainConfig, fit
+from llmrecbench.training import fit
 
 
 def load_sequences(inputs: dict[str, str]) -> LeaveOneOutSequences:

@@ -30,7 +30,7 @@ import torch
 
 from llmrecbench.data.sequences import LeaveOneOutSequences
 from llmrecbench.errors import ConfigError
-from llmrecbench.io import atomic_path
+from llmrecbench.models.persistence import load_user_item_model, save_user_item_model
 
 # rounds of redrawing negatives that hit a training item; the rest are masked out of the loss
 _MAX_REDRAWS = 100
@@ -149,26 +149,8 @@ class CandidateRanker(torch.nn.Module):
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        payload = {
-            "name": self.name,
-            "family": self.family,
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "hparams": self.hparams,
-            "state_dict": self.state_dict(),
-        }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        save_user_item_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "CandidateRanker":
-        from llmrecbench.models.registry import get_model_class
-
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        model_cls = get_model_class(payload["name"])
-        if getattr(model_cls, "family", None) != "direct" or (cls is not CandidateRanker and not issubclass(model_cls, cls)):
-            raise ConfigError(f"{path}: holds a {payload['name']!r} model, not a {cls.name!r} direct model")
-        model = model_cls(payload["n_users"], payload["n_items"], **payload["hparams"])
-        model.load_state_dict(payload["state_dict"])
-        model.eval()
-        return model
+        return load_user_item_model(cls, CandidateRanker, path)

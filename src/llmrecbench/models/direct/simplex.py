@@ -27,6 +27,10 @@ class SimpleX(CandidateRanker):
     ``dropout`` is applied to v_u in training. With ``exclude_positive`` the item i being
     predicted is left out of H_u in its training pair (at score time the candidates are never in
     H_u, so training then sees the same situation as evaluation); the paper keeps it in.
+    With ``shared_negatives`` one pool of ``n_negatives`` uniform items serves every pair of a
+    batch (one [B, d] x [d, N] product instead of B x N gathered rows, so N can be large); a pool
+    item that is a training item of u is masked out of u's sum, leaving N_ui uniform over u's
+    unseen items (|N_ui| = N minus the few masked).
 
     H_u is stored as the persistent buffer ``history`` ([n_users, max_history], item id + 1,
     0 = padding), filled by :meth:`training_examples`, so save/load keeps it.
@@ -47,14 +51,17 @@ class SimpleX(CandidateRanker):
         dropout: float = 0.1,
         reg: float = 0.0,
         exclude_positive: bool = True,
+        shared_negatives: bool = False,
         init_std: float = 0.1,
     ):
         super().__init__(
             n_users, n_items, dim=dim, gamma=gamma, max_history=max_history, margin=margin, neg_weight=neg_weight,
-            n_negatives=n_negatives, dropout=dropout, reg=reg, exclude_positive=exclude_positive, init_std=init_std,
+            n_negatives=n_negatives, dropout=dropout, reg=reg, exclude_positive=exclude_positive,
+            shared_negatives=shared_negatives, init_std=init_std,
         )
         self.gamma, self.margin, self.neg_weight = float(gamma), float(margin), float(neg_weight)
         self.n_negatives, self.reg, self.exclude_positive = int(n_negatives), float(reg), bool(exclude_positive)
+        self.shared_negatives = bool(shared_negatives)
         self.user_emb = nn.Embedding(n_users, dim)
         self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=0)  # row 0: history padding
         nn.init.normal_(self.user_emb.weight, std=init_std)
@@ -94,12 +101,17 @@ class SimpleX(CandidateRanker):
     def training_loss(self, batch: dict[str, torch.Tensor], loss: str, generator: torch.Generator) -> torch.Tensor:
         self.check_loss(loss)
         users, pos = batch["user"], batch["pos"]
-        neg, ok = self.sample_unseen(users, self.n_negatives, generator)  # [B, N]
         v = F.normalize(self.dropout(self.user_vectors(users, pos if self.exclude_positive else None)), dim=-1)
         # normalising the table once is cheaper than normalising [B, N, d] gathered rows (same values)
         unit = self.unit_items()
         cos_pos = (v * unit[pos + 1]).sum(-1)
-        cos_neg = torch.bmm(unit[neg + 1], v.unsqueeze(-1)).squeeze(-1)  # [B, N]
+        if self.shared_negatives:
+            pool = torch.randint(0, self.n_items, (self.n_negatives,), generator=generator)
+            ok = ~self.seen(users.view(-1, 1), pool.view(1, -1))  # [B, N]
+            cos_neg = v @ unit[pool + 1].t()
+        else:
+            neg, ok = self.sample_unseen(users, self.n_negatives, generator)  # [B, N]
+            cos_neg = torch.bmm(unit[neg + 1], v.unsqueeze(-1)).squeeze(-1)
         neg_term = (F.relu(cos_neg - self.margin) * ok).sum(-1) * (self.neg_weight / self.n_negatives)
         value = ((1.0 - cos_pos) + neg_term).mean()
         if self.reg:

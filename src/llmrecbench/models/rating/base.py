@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from llmrecbench.data.ratings import RatingData
 from llmrecbench.errors import ConfigError
-from llmrecbench.io import atomic_path
+from llmrecbench.models.persistence import load_user_item_model, save_user_item_model
 
 RATING_LOSSES = ("mse",)
 
@@ -126,28 +126,8 @@ class RatingModel(torch.nn.Module):
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        payload = {
-            "name": self.name,
-            "family": self.family,
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "hparams": self.hparams,
-            "state_dict": self.state_dict(),
-        }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        save_user_item_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "RatingModel":
-        from llmrecbench.models.registry import get_model_class
-
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        model_cls = get_model_class(payload["name"])
-        if not (isinstance(model_cls, type) and issubclass(model_cls, RatingModel)):
-            raise ConfigError(f"{path}: holds a {payload['name']!r} model, which is not a rating model")
-        if cls is not RatingModel and not issubclass(model_cls, cls):
-            raise ConfigError(f"{path}: holds a {payload['name']!r} model, not {cls.name!r}")
-        model = model_cls(payload["n_users"], payload["n_items"], **payload["hparams"])
-        model.load_state_dict(payload["state_dict"])
-        model.eval()
-        return model
+        return load_user_item_model(cls, RatingModel, path)
