@@ -213,3 +213,43 @@ def test_bad_sizes_are_config_errors():
         BPRMF(10, 320).training_examples(data)
     with pytest.raises(RuntimeError, match="call training_examples"):
         BPRMF(20, 320).training_loss({"user": torch.tensor([0]), "pos": torch.tensor([1])}, "bpr", torch.Generator())
+
+
+def test_simplex_shared_negative_pool_learns_and_masks_seen_items():
+    data = _clustered()
+    cands = sample_candidates(data, "test", 99, seed=1)
+    torch.manual_seed(0)
+    model = SimpleX(data.n_users, data.n_items, **dict(SMALL["simplex"], shared_negatives=True, n_negatives=200))
+    _train(model, data, "ccl", 0.01, 6)
+    assert _test_metrics(model, data, cands)["HR@10"] > 0.4
+    # a pool item that is a training item of u contributes nothing to u's negative sum
+    model.margin = -1.0  # every unmasked negative is active: term = (w/N) sum_j ok_uj (cos_uj + 1)
+    users = torch.tensor([0, 1])
+    pos = torch.tensor([int(data.train[0][0]), int(data.train[1][0])])
+    gen = torch.Generator().manual_seed(3)
+    pool = torch.randint(0, data.n_items, (200,), generator=torch.Generator().manual_seed(3))
+    ok = ~model.seen(users.view(-1, 1), pool.view(1, -1))
+    assert not bool(ok.all())  # the pool hits some of the users' own items
+    model.eval()  # no dropout: the loss is a deterministic function of the pool
+    value = model.training_loss({"user": users, "pos": pos}, "ccl", gen)
+    with torch.no_grad():
+        v = torch.nn.functional.normalize(model.user_vectors(users), dim=-1)
+        unit = model.unit_items()
+        cos_pos = (v * unit[pos + 1]).sum(-1)
+        cos_neg = v @ unit[pool + 1].t()
+        expected = ((1 - cos_pos) + ((cos_neg + 1) * ok).sum(-1) * (model.neg_weight / 200)).mean()
+    torch.testing.assert_close(value.detach(), expected)
+
+
+def test_simplex_exclude_positive_drops_the_item_from_its_own_history():
+    data = _clustered(n_users=10)
+    model = _model("simplex", data)
+    model.training_examples(data)
+    user, item = torch.tensor([3]), torch.tensor([int(data.train[3][-1])])
+    others = data.train[3][-6:][data.train[3][-6:] != item.item()]
+    with torch.no_grad():
+        mean = model.item_emb(torch.as_tensor(others + 1)).mean(0, keepdim=True)
+        expected = model.gamma * model.user_emb(user) + (1 - model.gamma) * model.W(mean)
+        torch.testing.assert_close(model.user_vectors(user, exclude=item), expected)
+        full = model.item_emb(torch.as_tensor(data.train[3][-6:] + 1)).mean(0, keepdim=True)
+        torch.testing.assert_close(model.user_vectors(user), model.gamma * model.user_emb(user) + (1 - model.gamma) * model.W(full))

@@ -62,10 +62,9 @@ class CandidateRanker(torch.nn.Module):
 
     # --- ids ------------------------------------------------------------------------------
     def check_ids(self, users: torch.Tensor, items: torch.Tensor | None = None) -> None:
-        if users.numel() and (int(users.min()) < 0 or int(users.max()) >= self.n_users):
-            raise ValueError(f"{self.name}: user ids must lie in [0, {self.n_users}), got [{int(users.min())}, {int(users.max())}]")
-        if items is not None and items.numel() and (int(items.min()) < 0 or int(items.max()) >= self.n_items):
-            raise ValueError(f"{self.name}: item ids must lie in [0, {self.n_items}), got [{int(items.min())}, {int(items.max())}]")
+        for what, ids, size in (("user", users, self.n_users), ("item", items, self.n_items)):
+            if ids is not None and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
+                raise ValueError(f"{self.name}: {what} ids must lie in [0, {size}), got [{int(ids.min())}, {int(ids.max())}]")
 
     def check_data(self, train: LeaveOneOutSequences) -> None:
         if train.n_items != self.n_items:

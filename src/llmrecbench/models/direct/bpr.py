@@ -3,7 +3,7 @@ He et al., WWW 2017, trained with the BPR loss), the P5 / LLMRec Table 5 baselin
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,9 @@ class _BPRModel(CandidateRanker):
 
     losses = ("bpr",)
 
-    def pair_scores(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def pair_scores(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """s(u,i), s(u,j) and the batch L2 penalty of the embeddings involved."""
         raise NotImplementedError
 
@@ -48,7 +50,9 @@ class BPRMF(_BPRModel):
     UAI 2009). Embeddings start as N(0, init_std^2), biases at 0.
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int = 64, reg: float = 1e-4, item_bias: bool = True, init_std: float = 0.1):
+    def __init__(
+        self, n_users: int, n_items: int, dim: int = 64, reg: float = 1e-4, item_bias: bool = True, init_std: float = 0.1
+    ):
         super().__init__(n_users, n_items, dim=dim, reg=reg, item_bias=item_bias, init_std=init_std)
         self.reg = float(reg)
         self.user_emb = nn.Embedding(n_users, dim)
@@ -118,7 +122,7 @@ class BPRMLP(_BPRModel):
         penalty = self.reg * (p.pow(2).sum(-1) + qi.pow(2).sum(-1) + qj.pow(2).sum(-1)).mean()
         return self._score(p, qi), self._score(p, qj), penalty
 
-    def forward_candidates(self, users: torch.Tensor, items: torch.Tensor) -> Any:
+    def forward_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         q = self.item_emb(items)  # [B, C, d]
         p = self.user_emb(users).unsqueeze(1).expand_as(q)
         return self._score(p, q)

@@ -24,9 +24,10 @@ class SimpleX(CandidateRanker):
 
     H_u is the user's last ``max_history`` training items; N_ui are ``n_negatives`` items drawn
     uniformly from those not among u's training items; m = ``margin``, w = ``neg_weight``.
-    ``dropout`` is applied to v_u in training. With ``exclude_positive`` the item i being
-    predicted is left out of H_u in its training pair (at score time the candidates are never in
-    H_u, so training then sees the same situation as evaluation); the paper keeps it in.
+    ``dropout`` is applied to v_u in training. H_u holds every training item, including the item i
+    of the pair being trained, as in the paper; with ``exclude_positive`` i is left out of H_u in
+    its own pair (closer to evaluation, where no candidate is in H_u, but it scored lower on
+    Beauty: benchmarks/direct_beauty.py).
     With ``shared_negatives`` one pool of ``n_negatives`` uniform items serves every pair of a
     batch (one [B, d] x [d, N] product instead of B x N gathered rows, so N can be large); a pool
     item that is a training item of u is masked out of u's sum, leaving N_ui uniform over u's
@@ -50,7 +51,7 @@ class SimpleX(CandidateRanker):
         n_negatives: int = 100,
         dropout: float = 0.1,
         reg: float = 0.0,
-        exclude_positive: bool = True,
+        exclude_positive: bool = False,
         shared_negatives: bool = False,
         init_std: float = 0.1,
     ):
