@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import yaml
 
+from llmrecbench.config import configured_mirror
+from llmrecbench.errors import ConfigError
 from llmrecbench.data.candidates import sample_candidates
 from llmrecbench.data.pipeline import ingest_canonical, make_split
 from llmrecbench.data.sequences import LeaveOneOutSequences, load_leave_one_out
@@ -66,10 +68,10 @@ TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 def default_mirror() -> Path:
     """The ``mirror:`` of config.yaml, relative paths taken from the repository root."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text()) or {}
-    if not cfg.get("mirror"):
-        raise SystemExit("config.yaml sets no mirror: pass --mirror")
-    return (REPO / cfg["mirror"]).resolve()
+    try:
+        return configured_mirror()
+    except ConfigError as exc:
+        raise SystemExit(f"{exc}: pass --mirror") from None
 
 
 def load_beauty(mirror: Path, tmp: Path) -> LeaveOneOutSequences:

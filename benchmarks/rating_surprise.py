@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from llmrecbench.config import configured_mirror
 from llmrecbench.errors import ConfigError
