@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmrecbench.models.direct.base import CandidateRanker
+from llmrecbench.models.layers import relu_layers, user_item_embeddings
 from llmrecbench.models.registry import register
 
 
@@ -102,17 +103,9 @@ class BPRMLP(_BPRModel):
         hidden = [int(h) for h in hidden]
         super().__init__(n_users, n_items, dim=dim, hidden=hidden, dropout=dropout, reg=reg, init_std=init_std)
         self.reg = float(reg)
-        self.user_emb = nn.Embedding(n_users, dim)
-        self.item_emb = nn.Embedding(n_items, dim)
-        nn.init.normal_(self.user_emb.weight, std=init_std)
-        nn.init.normal_(self.item_emb.weight, std=init_std)
-        layers: list[nn.Module] = []
-        width = 2 * dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
+        self.user_emb, self.item_emb = user_item_embeddings(n_users, n_items, dim, init_std)
+        layers, width = relu_layers(2 * dim, hidden, dropout)
+        self.mlp = nn.Sequential(*layers, nn.Linear(width, 1))
 
     def _score(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return self.mlp(torch.cat([p, q], dim=-1)).squeeze(-1)

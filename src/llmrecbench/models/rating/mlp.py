@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from llmrecbench.errors import ConfigError
+from llmrecbench.models.layers import relu_layers, user_item_embeddings
 from llmrecbench.models.rating.base import RatingModel
 from llmrecbench.models.registry import register
 
@@ -39,15 +40,8 @@ class MLPRating(RatingModel):
         if dim < 1 or not hidden or min(hidden) < 1 or not 0 <= dropout < 1 or init_std < 0 or reg < 0:
             raise ConfigError(f"mlp: bad hyper-parameters dim={dim} hidden={hidden} dropout={dropout} init_std={init_std} reg={reg}")
         self.reg = float(reg)
-        self.user_emb = nn.Embedding(n_users, dim)
-        self.item_emb = nn.Embedding(n_items, dim)
-        nn.init.normal_(self.user_emb.weight, std=init_std)
-        nn.init.normal_(self.item_emb.weight, std=init_std)
-        layers: list[nn.Module] = []
-        width = 2 * dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
+        self.user_emb, self.item_emb = user_item_embeddings(n_users, n_items, dim, init_std)
+        layers, width = relu_layers(2 * dim, hidden, dropout)
         self.tower = nn.Sequential(*layers)
         self.out = nn.Linear(width, 1)
         nn.init.zeros_(self.out.weight)
