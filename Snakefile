@@ -8,11 +8,11 @@
 #   results/{dataset}/semantic_ids/{encoder}/{L}x{K}/codes.parquet    unique semantic IDs (+ report.json, rqvae.pt)
 #   results/{dataset}/{task}/candidates/{stage}.parquet               sampled candidate lists (direct)
 #   results/{dataset}/{task}/{model}/seed{seed}/model.pt             trained model (+ train_log.json, checkpoints/)
-#   results/{dataset}/{task}/{model}/seed{seed}/metrics.json         one table cell (+ topk.parquet | predictions.parquet, timing.json)
+#   results/{dataset}/{task}/{model}/seed{seed}/metrics.json         one table cell (+ topk.parquet | predictions.parquet, timing.json; na.json if N/A)
 #   resources/models/{model}/                                        converted LLM folder (+ model_manifest.json)
 #   results/{dataset}/{task}/prompts/{template}/{split}.jsonl         LLM prompt file (template = id-item_repr)
 #   results/{dataset}/{task}/{model}/{setting}/seed{seed}/adapter/     LLM adapter (+ train_log.json, checkpoints/)
-#   results/{dataset}/{task}/{model}/{setting}/seed{seed}/metrics.json LLM cell (+ topk.parquet, timing.json)
+#   results/{dataset}/{task}/{model}/{setting}/seed{seed}/metrics.json LLM cell (+ topk.parquet | predictions.parquet, timing.json; na.json if N/A)
 #   results/provenance/{dataset}/{task}/{model}[/{setting}]/seed{seed}.json  cell manifest
 #   results/tables/{task}.{csv,md}                                    merged table of one task (task = seqrec | rating | direct)
 #   results/plots/{task}_tradeoff.png                                accuracy vs latency figure (in the report)

@@ -51,7 +51,7 @@ wildcard_constraints:
     levels="[0-9]+",
     codebook="[0-9]+",
     setting=name_pattern(config["llm_settings"]),
-    template="[a-z0-9]+-(text|unique_id|semantic_id)",
+    template="[a-z0-9_]+-(text|unique_id|semantic_id)",
     prompt_split="train|valid|test",
 
 
@@ -86,8 +86,10 @@ def raw_files_of_dataset(wildcards):
 
 
 def dataset_spec(wildcards):
-    """The dataset's config block (format, k_core, subsample_users, ...)."""
-    return config["datasets"][wildcards.dataset]
+    """The dataset's config block as ingest reads it (format, k_core, subsample_users, ...);
+    the prompt-only `category` is left out, so naming it does not re-ingest the data."""
+    spec = config["datasets"][wildcards.dataset]
+    return {key: value for key, value in spec.items() if key != "category"}
 
 
 def task_of(wildcards):
@@ -211,17 +213,58 @@ def llm_seeds():
     return config["run"]["llm_seeds"] or config["run"]["seeds"]
 
 
+def missing_raw_file(dataset):
+    """Why a dataset's raw files cannot be had (N/A reason), or None: a file counts as there when
+    it is already fetched (resources/raw), in the mirror, or downloadable (a URL and `fetch_missing`).
+    """
+    source = config["datasets"][dataset]["source"]
+    for role, spec in config["sources"][source]["files"].items():
+        name = raw_filename(spec)
+        if Path(f"resources/raw/{source}/{name}").exists():
+            continue
+        mirrored = mirror_dir() and spec["mirror"]
+        if mirrored and (Path(mirror_dir()) / spec["mirror"]).exists():
+            continue
+        if spec["url"] and config["fetch_missing"]:
+            continue
+        where = (
+            f"not in the mirror ({spec['mirror']})"
+            if mirrored
+            else "not mirrored (sources.{0}.files.{1}.mirror is null)".format(
+                source, role
+            )
+        )
+        fetch = (
+            f"fetch_missing: true downloads it from {spec['url']}"
+            if spec["url"]
+            else "it has no upstream URL"
+        )
+        return f"N/A: raw file {name} of dataset {dataset} is {where}; {fetch}"
+    return None
+
+
 def table_cells(wildcards):
-    """Every conventional cell folder of the table of {task}."""
+    """(cell folder, reason it cannot be computed or None) of every conventional cell of the table of {task}."""
     block = task_block(task_of(wildcards).name)
     return [
-        paths.fill(
-            paths.CELL, dataset=dataset, task=wildcards.task, model=model, seed=seed
+        (
+            paths.fill(
+                paths.CELL, dataset=dataset, task=wildcards.task, model=model, seed=seed
+            ),
+            missing_raw_file(dataset),
         )
         for dataset in block.get("datasets", [])
         for model in block.get("models", [])
         for seed in config["run"]["seeds"]
     ]
+
+
+def conventional_unavailable(wildcards):
+    """The N/A reason of a conventional cell (its dataset's raw files are missing)."""
+    return (
+        missing_raw_file(wildcards.dataset)
+        or "N/A: not computed (the dataset is available; build metrics.json)"
+    )
 
 
 def llm_table_cells(wildcards):
@@ -247,17 +290,19 @@ def llm_table_cells(wildcards):
 
 
 def table_metric_cells(wildcards):
-    """Deterministic cell JSONs of the table of {task} (an LLM cell that cannot be computed: na.json)."""
-    return [f"{cell}/metrics.json" for cell in table_cells(wildcards)] + [
+    """Deterministic cell JSONs of the table of {task} (a cell that cannot be computed: na.json)."""
+    return [
         f"{cell}/{'metrics' if why is None else 'na'}.json"
-        for cell, why in llm_table_cells(wildcards)
+        for cell, why in table_cells(wildcards) + llm_table_cells(wildcards)
     ]
 
 
 def table_timing_cells(wildcards):
     """Wall-clock records the cells point to (latency column)."""
-    return [f"{cell}/timing.json" for cell in table_cells(wildcards)] + [
-        f"{cell}/timing.json" for cell, why in llm_table_cells(wildcards) if why is None
+    return [
+        f"{cell}/timing.json"
+        for cell, why in table_cells(wildcards) + llm_table_cells(wildcards)
+        if why is None
     ]
 
 
@@ -271,8 +316,9 @@ def configured_tables():
 
 
 def llm_unavailable(dataset, setting):
-    """Why an LLM setting cannot run on a dataset (its items lack text it needs), else None."""
-    return unavailable_reason(
+    """Why an LLM setting cannot run on a dataset (raw files missing, or its items lack text it
+    needs), else None."""
+    return missing_raw_file(dataset) or unavailable_reason(
         dataset,
         config["datasets"][dataset].get("provides", []),
         setting,
@@ -324,12 +370,30 @@ def llm_codes(item_repr, dataset):
 
 
 def llm_prompt_inputs(wildcards):
-    """Split files + item table (+ semantic-ID codes) of one prompt file ({template} = id-repr)."""
+    """The task's data of one prompt file ({template} = id-repr): split files, item table, the
+    stage's candidates where the task ranks them (+ semantic-ID codes)."""
     return {
-        **paths.split_files(wildcards.dataset, task_of(wildcards).split),
-        "item_table": paths.fill(paths.ITEMS, dataset=wildcards.dataset),
+        **task_of(wildcards).llm_prompt_inputs(
+            wildcards.dataset, wildcards.prompt_split
+        ),
         **llm_codes(wildcards.template.partition("-")[2], wildcards.dataset),
     }
+
+
+def llm_prompt_context(wildcards):
+    """Dataset facts a prompt template may show (the product category of LLMRec's rating prompt)."""
+    return {"category": config["datasets"][wildcards.dataset].get("category")}
+
+
+def llm_task_rows(rows_file):
+    """Regex of the tasks with LLM rows whose cells write `rows_file` (the rule that evaluates them)."""
+    return name_pattern(
+        [
+            t
+            for t in known_task_names()
+            if get_task(t).llm and get_task(t).rows_file == rows_file
+        ]
+    )
 
 
 def llm_finetune_inputs(wildcards):
@@ -381,6 +445,7 @@ def llm_evaluate_inputs(wildcards):
         ),
         "model": f"resources/models/{w.model}/model_manifest.json",
         "item_table": f"results/{w.dataset}/data/items.parquet",
+        **task_of(w).llm_eval_inputs(w.dataset),
         **llm_codes(spec["item_repr"], w.dataset),
     }
     if spec["method"] != "zeroshot":

@@ -24,7 +24,7 @@ rule prepare_llm:
         "../scripts/llm_prepare.py"
 
 
-# Build one cached prompt file ({template} = <template id>-<item repr>) for one leave-one-out split.
+# Build one cached prompt file ({template} = <template id>-<item repr>) of one split, as the task builds it.
 rule build_llm_prompts:
     input:
         unpack(llm_prompt_inputs),
@@ -44,6 +44,8 @@ rule build_llm_prompts:
         runtime=15,
     params:
         prompts=config["llm"]["prompts"],
+        context=llm_prompt_context,
+        evaluation=task_evaluation,
     script:
         "../scripts/llm_prompts.py"
 
@@ -75,13 +77,13 @@ rule finetune_llm:
         "../scripts/llm_finetune.py"
 
 
-# Score one LLM setting on the test users (zero-shot + refinement, or beam / trie-constrained search) -> one cell.
+# Score one LLM setting of a ranking task on the test users (generated lists, trie search, yes/no) -> one cell.
 rule evaluate_llm:
     input:
         unpack(llm_evaluate_inputs),
     output:
         metrics=paths.partial(paths.LLM_CELL_FILE, name="metrics.json"),
-        topk=paths.partial(paths.LLM_CELL_FILE, name="topk.parquet"),
+        rows=paths.partial(paths.LLM_CELL_FILE, name="topk.parquet"),
         timing=paths.partial(paths.LLM_CELL_FILE, name="timing.json"),
         provenance=paths.LLM_PROVENANCE,
     log:
@@ -89,7 +91,38 @@ rule evaluate_llm:
     benchmark:
         paths.partial(paths.LLM_BENCHMARK, step="evaluate")
     wildcard_constraints:
-        task=llm_task_pattern(),
+        task=llm_task_rows("topk.parquet"),
+    conda:
+        "../envs/llmrecbench.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        gpu=1,
+        runtime=240,
+    params:
+        spec=llm_setting,
+        llm=config["llm"],
+        evaluation=task_evaluation,
+        indexing=config["splits"]["indexing"],
+    script:
+        "../scripts/llm_evaluate.py"
+
+
+# Score one LLM setting of a pointwise task (rating: answer reader, N/A policy) on the test pairs -> one cell.
+rule evaluate_llm_predictions:
+    input:
+        unpack(llm_evaluate_inputs),
+    output:
+        metrics=paths.partial(paths.LLM_CELL_FILE, name="metrics.json"),
+        rows=paths.partial(paths.LLM_CELL_FILE, name="predictions.parquet"),
+        timing=paths.partial(paths.LLM_CELL_FILE, name="timing.json"),
+        provenance=paths.LLM_PROVENANCE,
+    log:
+        paths.partial(paths.LLM_LOG, step="evaluate"),
+    benchmark:
+        paths.partial(paths.LLM_BENCHMARK, step="evaluate")
+    wildcard_constraints:
+        task=llm_task_rows("predictions.parquet"),
     conda:
         "../envs/llmrecbench.yaml"
     threads: 2

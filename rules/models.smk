@@ -102,3 +102,23 @@ rule sample_candidates:
         evaluation=task_evaluation,
     script:
         "../scripts/sample_candidates.py"
+
+
+# Write the cell of a model on a dataset whose raw files are missing (e.g. the raw 2014 reviews): N/A and why.
+rule model_na_cell:
+    output:
+        cell=paths.partial(paths.CELL_FILE, name="na.json"),
+    log:
+        paths.partial(paths.CELL_LOG, step="na"),
+    benchmark:
+        paths.partial(paths.CELL_BENCHMARK, step="na")
+    conda:
+        "../envs/llmrecbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        spec=model_spec,
+        reason=conventional_unavailable,
+    script:
+        "../scripts/model_na_cell.py"

@@ -7,6 +7,6 @@ from llmrecbench.workflow import rule_context
 with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     smk = snakemake  # noqa: F821
     w = smk.wildcards
-    cell = unavailable_cell(w.dataset, w.model, w.setting, smk.params.block, int(w.seed), smk.params.reason)
+    cell = unavailable_cell(w.dataset, w.model, w.setting, smk.params.block, int(w.seed), smk.params.reason, task=w.task)
     log.info("%s", cell["note"])
     write_cell(cell, smk.output.cell)

@@ -1,17 +1,17 @@
-"""Rule build_llm_prompts: one prompt file (template x item representation x split)."""
+"""Rule build_llm_prompts: one prompt file (template x item representation x split), built by the task."""
 
-from llmrecbench.llm.recommend import build_prompt_file
+from llmrecbench.tasks import get_task
 from llmrecbench.workflow import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     smk = snakemake  # noqa: F821
-    n = build_prompt_file(
-        {part: smk.input[part] for part in ("train", "valid", "test")},
-        smk.input.item_table,
+    task = get_task(smk.wildcards.task, smk.params.evaluation)
+    n = task.build_llm_prompts(
+        {name: str(path) for name, path in smk.input.items()},
         key=smk.wildcards.template,
         split=smk.wildcards.prompt_split,
         dest=smk.output.prompts,
         prompt_cfg=smk.params.prompts,
-        codes_path=smk.input.get("codes"),
+        context=smk.params.context,
     )
     log.info("%d prompts", n)

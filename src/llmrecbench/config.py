@@ -118,6 +118,8 @@ def check_registry_names(config: dict[str, Any], source: str = "config") -> None
                 )
         if (block.get("llm_settings") or block.get("llm_models")) and not task.llm:
             raise ConfigError(f"{source}: tasks.{task_name}: task {task_name} has no LLM prompt builder and answer reader; leave llm_models and llm_settings empty")
+        for name in block.get("llm_settings", ()):
+            check_setting_task(name, config["llm_settings"][name], task, source)
         for dataset in block.get("datasets", ()):
             reason = task.unavailable_reason(dataset, config["datasets"][dataset].get("provides", []))
             if reason and block.get("models"):
@@ -128,3 +130,21 @@ def check_registry_names(config: dict[str, Any], source: str = "config") -> None
     for name, ds in config["datasets"].items():
         if ds["source"] not in config["sources"]:
             raise ConfigError(f"{source}: datasets.{name}.source: unknown source {ds['source']!r}")
+
+
+def check_setting_task(name: str, block: dict, task, source: str = "config") -> None:
+    """An LLM setting listed under a task must use that task's prompt templates (training and test)."""
+    from llmrecbench.llm.prompts import get_template
+    from llmrecbench.llm.settings import setting_spec
+
+    try:
+        spec = setting_spec(name, block)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    for tid in [*spec["train_templates"], spec["eval_template"]]:
+        tpl = get_template(tid)
+        if tpl.task != task.name or tpl.answer not in task.llm_answers:
+            raise ConfigError(
+                f"{source}: tasks.{task.name}.llm_settings: {name!r} uses template {tid!r}, a {tpl.task} template; "
+                f"task {task.name} reads {', '.join(task.llm_answers)} answers"
+            )

@@ -157,3 +157,53 @@ def test_every_cell_matches_the_cell_schema(tasks_built):
     assert {json.loads(p.read_text())["task"] for p in cells} == {"rating", "direct"}
     for path in cells:
         jsonschema.validate(json.loads(path.read_text()), schema)
+
+
+def _raw_2014_mirror(root: Path, n_users: int = 40, n_items: int = 12) -> Path:
+    """A mirror holding reviews_Beauty_5.json.gz + meta_Beauty.json.gz in the raw 2014 dumps' format
+    (JSON lines; meta as Python dict literals), seeded: every user reviews 6 of the items."""
+    import gzip
+
+    rng = np.random.default_rng(5)
+    d = root / "amazon-2014-5core/beauty"
+    d.mkdir(parents=True)
+    with gzip.open(d / "reviews_Beauty_5.json.gz", "wt") as fh:
+        for u in range(n_users):
+            for k, i in enumerate(rng.choice(n_items, size=6, replace=False).tolist()):
+                fh.write(json.dumps({"reviewerID": f"U{u:04d}", "asin": f"B{i:09d}", "helpful": [0, 0],
+                                     "reviewText": "fine", "overall": float(rng.integers(1, 6)), "summary": "ok",
+                                     "unixReviewTime": 1388534400 + 86400 * k, "reviewTime": "01 1, 2014"}) + "\n")
+    with gzip.open(d / "meta_Beauty.json.gz", "wt") as fh:
+        for i in range(n_items):
+            fh.write(repr({"asin": f"B{i:09d}", "title": f"Product {i}", "categories": [["Beauty"]]}) + "\n")
+    return root
+
+
+def test_a_dataset_whose_raw_files_are_missing_gets_na_cells_and_computes_once_mirrored(tmp_path, mirror_dir):
+    tables = tmp_path / "only_beauty_raw.yaml"
+    tables.write_text(
+        "tasks:\n  rating: {datasets: [beauty_raw], models: [global_mean, mf]}\n  direct: {datasets: []}\n"
+        "models: {mf: {train: {max_epochs: 3}}}\n"
+    )
+    # the default: the mirror does not carry the raw 2014 files and fetch_missing is false
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    snakemake(missing, "results/tables/rating.csv", mirror=mirror_dir, configfiles=(str(tables),))
+    md = (missing / "results/tables/rating.md").read_text()
+    assert md.count("N/A: raw file reviews_Beauty_5.json.gz of dataset beauty_raw is not mirrored") == 2, md
+    cell = json.loads((missing / "results/beauty_raw/rating/mf/seed1/na.json").read_text())
+    assert cell["status"] == "n/a" and "fetch_missing: true downloads it from http://snap.stanford.edu" in cell["note"]
+    assert not (missing / "resources/raw").exists()  # nothing fetched, nothing half-written
+    # the same files in a mirror: the cells are computed
+    mirror = _raw_2014_mirror(tmp_path / "mirror")
+    tables.write_text(tables.read_text() + (
+        "sources:\n  amazon2014_beauty_raw:\n    files:\n"
+        "      reviews: {mirror: amazon-2014-5core/beauty/reviews_Beauty_5.json.gz}\n"
+        "      meta: {mirror: amazon-2014-5core/beauty/meta_Beauty.json.gz}\n"
+    ))
+    present = tmp_path / "present"
+    present.mkdir()
+    snakemake(present, "results/tables/rating.csv", mirror=mirror, configfiles=(str(tables),))
+    table = pl.read_csv(present / "results/tables/rating.csv")
+    assert table["RMSE"].null_count() == 0 and set(table["model"]) == {"global_mean", "mf"}
+    assert json.loads((present / "results/beauty_raw/rating/mf/seed1/metrics.json").read_text())["status"] == "ok"

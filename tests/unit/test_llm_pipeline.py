@@ -197,3 +197,31 @@ def test_finetune_resumes_after_kill(tmp_path, model_dir, beauty, monkeypatch):
     a = load_file(tmp_path / "a_full" / "adapter_model.safetensors")
     b = load_file(tmp_path / "a_res" / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_yes_no_scores_with_a_shared_prefix_equal_one_forward_per_question(model_dir, beauty):
+    """P5 yes/no scoring runs a user's common prompt prefix once; the margins must equal those of a
+    full forward pass per (user, candidate) question."""
+    from llmrecbench.llm.decoding import DecodeConfig
+    from llmrecbench.llm.direct_rows import score_yes_no
+    from llmrecbench.llm.generate import Stopwatch
+    from llmrecbench.llm.prompts import ItemCatalog, get_template
+    from llmrecbench.llm.readers import yes_logit_margin, yes_no_token_ids
+    from llmrecbench.llm.task_prompts import render_direct
+
+    _, titles, _ = beauty
+    model, tok, _ = load_model(model_dir)
+    lm = CausalLM(model, tok)
+    catalog = ItemCatalog(list(titles), item_repr="text")
+    records = [
+        {"user_id": 3, "history": [1, 2, 5], "candidates": [7, 11, 40, 2, 9], "template": "yesno1"},
+        {"user_id": 8, "history": [30], "candidates": [0, 13, 21, 5, 6], "template": "yesno1"},
+    ]
+    scores = score_yes_no(lm, records, catalog, DecodeConfig(pair_batch_size=3), Stopwatch(lm.device))
+    yes, no = yes_no_token_ids(tok)
+    for u, r in enumerate(records):
+        for j, c in enumerate(r["candidates"]):
+            ids = torch.tensor([lm.prompt_ids(render_direct(get_template("yesno1"), catalog, r["user_id"], r["history"], item=c))])
+            with torch.no_grad():
+                ref = yes_logit_margin(model(input_ids=ids).logits[:, -1, :], yes, no).item()
+            assert scores[u, j] == pytest.approx(ref, abs=2e-3), (u, j)

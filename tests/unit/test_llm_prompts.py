@@ -32,9 +32,10 @@ def beauty():
 
 
 def test_template_split_is_declared_and_disjoint():
-    seen, unseen = set(seen_templates()), set(unseen_templates())
-    assert seen and unseen and not seen & unseen
-    assert seen | unseen == set(TEMPLATES)
+    for task in ("seqrec", "rating", "direct"):
+        seen, unseen = set(seen_templates(task)), set(unseen_templates(task))
+        assert seen and unseen and not seen & unseen
+        assert seen | unseen == {t.id for t in TEMPLATES.values() if t.task == task}
     assert TEMPLATES["llmrec"].zero_shot and "python list" in TEMPLATES["llmrec"].text
 
 

@@ -36,7 +36,9 @@ import polars as pl
 from llmrecbench.data.sequences import LeaveOneOutSequences
 from llmrecbench.errors import BenchError, InputError
 
-STAGE_KEYS = {"valid": 1, "test": 2}
+# spawn keys of the seeded streams: the valid and test candidate files, and the negatives of the
+# LLM training prompts of the direct task (llm.task_prompts), independent of both
+STAGE_KEYS = {"valid": 1, "test": 2, "train": 3}
 COLUMNS = ("user_id", "target_item_id", "candidates")
 # rows with fewer free items than this many times n_negatives sample exactly with rng.choice
 _DENSE_FACTOR = 4
@@ -49,7 +51,7 @@ class CandidateError(BenchError):
 def stage_rng(seed: int, stage: str) -> np.random.Generator:
     """The generator of ``stage``'s candidates: default_rng(SeedSequence(seed, spawn_key=(k_stage,)))."""
     if stage not in STAGE_KEYS:
-        raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
+        raise ValueError(f"stage must be one of {', '.join(STAGE_KEYS)}, got {stage!r}")
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STAGE_KEYS[stage],)))
 
 

@@ -42,8 +42,21 @@ class ItemDecoder:
                 raise InputError("adapter tokenizer", f"item tokens of level {t} are missing (adapter built for another catalogue?)")
             table[t, : len(ids)] = ids
         self.table = torch.as_tensor(table)
+        self.codes = codes
         self.trie = ItemTrie(codes)
         self.depth = codes.shape[1]
+
+    def restricted(self, items) -> "ItemDecoder":
+        """The same token table with a trie over ``items`` only (a user's candidate list): beam
+        search then returns only those items, each scored as in the full trie."""
+        from copy import copy
+
+        from llmrecbench.semantic_ids.trie import ItemTrie
+
+        items = [int(i) for i in items]
+        out = copy(self)
+        out.trie = ItemTrie(self.codes[items], item_ids=items)
+        return out
 
     def code_logprobs(self, logits: torch.Tensor, level: int) -> torch.Tensor:
         logp = torch.log_softmax(logits.float(), dim=-1)

@@ -43,7 +43,12 @@ class Template:
     id: str
     text: str
     seen: bool  # True: used for fine-tuning; False: only for (zero-shot) evaluation
-    zero_shot: bool = False  # carries LLMRec's format indicator (asks for a python list)
+    zero_shot: bool = False  # usable without fine-tuning (LLMRec's format indicator, or a yes/no question)
+    task: str = "seqrec"  # the task whose prompt files it builds
+    # what the answer is, and so how it is read: item_list (seqrec), rating (a star rating),
+    # candidate_item (one of the prompt's candidates), candidate_list (a ranked list of
+    # candidate titles, LLMRec zero-shot), yes_no (P(yes) of one user-item pair)
+    answer: str = "item_list"
 
 
 # LLMRec Figure 2 (sequential recommendation) is seq1; seq2-seq7 follow P5's sequential family.
@@ -98,18 +103,58 @@ TEMPLATES: dict[str, Template] = {
     )
 }
 
+# Rating prediction (task rating). rate1 is LLMRec's fine-tuning prompt (Fig. 2, item_{id} when the
+# item is an ID token, the quoted title otherwise), rate2 P5's 1-2; rate3 is held out (unseen);
+# rate_llmrec is LLMRec's zero-shot rating prompt (supplement), product category from the dataset.
+# Direct recommendation (task direct). direct1 is LLMRec's Fig. 2 prompt with user_desc rendered
+# as the user id and recent history, candidates in the cached candidate order; direct2 is held
+# out; direct_llmrec is LLMRec's zero-shot candidate prompt (supplement); yesno1/yesno2 are P5's
+# yes/no family (5-5 style), scored by P(yes) for every candidate.
+TASK_TEMPLATES = (
+    Template("rate1", "What star rating do you think user_{user_id} will give {item}? (1 being lowest and 5 being highest)",
+             seen=True, task="rating", answer="rating"),
+    Template("rate2", "How will user_{user_id} rate this product: {item}? (1 being lowest and 5 being highest)",
+             seen=True, task="rating", answer="rating"),
+    Template("rate3", "Predict user_{user_id}'s preference on {item} (1 being lowest and 5 being highest)",
+             seen=False, task="rating", answer="rating"),
+    Template(
+        "rate_llmrec",
+        "How will user rate this product_title: {item}{category}? ( 1 being lowest and 5 being highest ) "
+        "Attention! Just give me back the exact number a result, and you don't need a lot of text.",
+        seen=False, zero_shot=True, task="rating", answer="rating",
+    ),
+    Template("direct1", "Which item of the following to recommend for user_{user_id}, who has purchased {history}? {candidates}",
+             seen=True, task="direct", answer="candidate_item"),
+    Template("direct2", "Choose the best item from these candidates for user_{user_id}, who bought {history}: {candidates}",
+             seen=False, task="direct", answer="candidate_item"),
+    Template(
+        "direct_llmrec",
+        "Requirements: you must choose {n} items for recommendation and sort them in order of priority, from "
+        "highest to lowest. Output format: a python list. Do not explain the reason or include any other words. "
+        "The user has interacted with the following items (in no particular order): {history}. From the "
+        "candidates listed below, choose the top {n} items to recommend to the user and rank them in order of "
+        "priority from highest to lowest. Candidates: {candidates}.",
+        seen=False, zero_shot=True, task="direct", answer="candidate_list",
+    ),
+    Template("yesno1", "Will user_{user_id}, who has purchased {history}, likely interact with {item}? Answer yes or no.",
+             seen=True, zero_shot=True, task="direct", answer="yes_no"),
+    Template("yesno2", "Would user_{user_id}, who bought {history}, enjoy {item}? Answer yes or no.",
+             seen=False, zero_shot=True, task="direct", answer="yes_no"),
+)
+TEMPLATES.update({t.id: t for t in TASK_TEMPLATES})
+
 REASK = (
     "Your previous answer could not be read as a python list of item titles. Answer again with only a "
     "python list of {n} item titles, e.g. ['first title', 'second title'], and nothing else."
 )
 
 
-def seen_templates() -> list[str]:
-    return [t.id for t in TEMPLATES.values() if t.seen]
+def seen_templates(task: str = "seqrec") -> list[str]:
+    return [t.id for t in TEMPLATES.values() if t.seen and t.task == task]
 
 
-def unseen_templates() -> list[str]:
-    return [t.id for t in TEMPLATES.values() if not t.seen]
+def unseen_templates(task: str = "seqrec") -> list[str]:
+    return [t.id for t in TEMPLATES.values() if not t.seen and t.task == task]
 
 
 def get_template(template_id: str) -> Template:
@@ -174,6 +219,12 @@ class ItemCatalog:
         if self.item_repr == "unique_id":
             return f"<item_{int(item_id)}>"
         return "".join(semantic_token(level, int(c)) for level, c in enumerate(self.codes[int(item_id)]))
+
+    def render_item(self, item_id: int) -> str:
+        """One item inside a sentence: the quoted title, or its ID / semantic-ID tokens (``item_<tokens>``)."""
+        if self.item_repr == "text":
+            return f'"{self.title(item_id)}"'
+        return f"item {self.render(item_id)}"
 
     def render_history(self, items: Sequence[int]) -> str:
         if self.item_repr == "text":
@@ -272,6 +323,8 @@ def build_prompts(
     ``users`` restricts to those row indices of ``data``.
     """
     template = get_template(template_id)
+    if template.task != "seqrec":
+        raise ConfigError(f"template {template_id!r} is a {template.task} template, not a seqrec one")
     if split not in SPLITS:
         raise ConfigError(f"prompt split {split!r} is not one of {SPLITS}")
     if split == "train" and not template.seen:

@@ -102,14 +102,15 @@ def unavailable_reason(dataset: str, provides: list[str], name: str, block: dict
     return None
 
 
-def unavailable_cell(dataset: str, model: str, name: str, block: dict, seed: int, reason: str) -> dict:
-    """A seqrec table cell that states why it has no metrics (status ``n/a``)."""
+def unavailable_cell(dataset: str, model: str, name: str, block: dict, seed: int, reason: str, task: str = "seqrec") -> dict:
+    """A table cell of ``task`` that states why it has no metrics (status ``n/a``)."""
     from llmrecbench.tables.cells import na_cell
+    from llmrecbench.tasks import get_task
 
     spec = setting_spec(name, block)
     return na_cell(
-        dataset=dataset, task="seqrec", model=model, model_class="llm", item_repr=spec["item_repr"],
+        dataset=dataset, task=task, model=model, model_class="llm", item_repr=spec["item_repr"],
         setting=spec["setting"], seed=seed,
-        protocol={"split": "loo", "ranking": "generated_list", "template": spec["eval_template"]},
+        protocol={"split": get_task(task).split, "template": spec["eval_template"]},
         reason=reason, setting_key=name,
     )

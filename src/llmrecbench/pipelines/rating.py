@@ -72,7 +72,8 @@ def evaluate_rating_model(model_path: str, spec: dict, inputs: dict[str, str], o
         item_repr=spec.get("item_repr", "unique_id"), setting=spec.get("setting", "default"), seed=identity["seed"],
         protocol=protocol, metrics=metrics,
         n_pairs=int(test.n), n_users=int(np.unique(users).size), n_items=int(test.n_items),
-        extra_columns={"na_rate": 0.0},
+        # every pair is predicted, so the N/A-as-train-mean columns of the LLM rows equal RMSE / MAE
+        extra_columns={"na_rate": 0.0, "RMSE_na_as_mean": metrics["RMSE"], "MAE_na_as_mean": metrics["MAE"]},
     )
     rows = pl.DataFrame({
         "user_id": pl.Series(users, dtype=pl.Int32),

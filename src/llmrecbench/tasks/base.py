@@ -14,7 +14,9 @@ it, so none of them branches on a task's name:
 * ``rows_file`` – the per-row output beside each cell (top-k lists or predictions), from which
   anyone can recompute the cell's metrics;
 * ``llm`` – whether the task has an LLM prompt builder and answer reader (LLM settings are refused
-  on tasks without one);
+  on tasks without one); ``llm_answers`` – the answer kinds of the prompt templates it reads
+  (``llmrecbench.llm.prompts.Template.answer``): a setting whose template is another task's is
+  refused;
 * ``train`` / ``evaluate`` – the library calls behind the generic rules, given the files
   Snakemake declared (never a directory to look into).
 
@@ -56,6 +58,7 @@ class Task:
     monitor: ClassVar[Monitor] = Monitor("NDCG@10", "max")
     rows_file: ClassVar[str] = "topk.parquet"
     llm: ClassVar[bool] = False
+    llm_answers: ClassVar[tuple[str, ...]] = ()
     options: dict = field(default_factory=dict)  # the task's `evaluation:` block of the config
 
     # --- declarations the workflow reads ----------------------------------------------------
@@ -86,6 +89,15 @@ class Task:
             return {}
         return {f"{s}_candidates": paths.fill(paths.CANDIDATES, dataset=dataset, task=self.name, stage=s) for s in stages}
 
+    def llm_prompt_inputs(self, dataset: str, prompt_split: str) -> dict[str, str]:
+        """What one prompt file of ``prompt_split`` reads: the task's data (+ that stage's candidates)."""
+        stages = (prompt_split,) if prompt_split in ("valid", "test") else ()
+        return {**self.data_inputs(dataset), **self.candidate_inputs(dataset, stages)}
+
+    def llm_eval_inputs(self, dataset: str) -> dict[str, str]:
+        """Data an LLM cell reads besides its prompts and model (e.g. the training mean's split, candidates)."""
+        return self.eval_inputs(dataset)
+
     def train_inputs(self, dataset: str) -> dict[str, str]:
         return {**self.data_inputs(dataset), **self.candidate_inputs(dataset, ("valid",))}
 
@@ -99,6 +111,15 @@ class Task:
     def evaluate(self, model_path: str, spec: dict, inputs: dict[str, str], *, identity: dict) -> tuple[dict, Any, dict]:
         """(cell fields, per-row frame for ``rows_file``, timing record) of one trained model."""
         raise NotImplementedError
+
+    def build_llm_prompts(self, inputs: dict[str, str], key: str, split: str, dest: str, prompt_cfg: dict, context: dict) -> int:
+        """Write one prompt file (template-repr ``key``, ``split``) to ``dest``; return its record count.
+        ``context`` holds dataset facts a template may show (``category``)."""
+        raise NotImplementedError(f"task {self.name} has no LLM prompt builder")
+
+    def evaluate_llm(self, inputs: dict[str, str], spec: dict, llm_cfg: dict, *, identity: dict) -> tuple[dict, Any, dict]:
+        """(cell, per-row frame for ``rows_file``, timing) of one LLM setting on the test prompts."""
+        raise NotImplementedError(f"task {self.name} has no LLM answer reader")
 
     def sample_candidates(self, inputs: dict[str, str], stage: str) -> Any:
         raise NotImplementedError(f"task {self.name} has no sampled candidates")

