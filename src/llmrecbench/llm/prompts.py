@@ -103,8 +103,9 @@ TEMPLATES: dict[str, Template] = {
     )
 }
 
-# Rating prediction (task rating). rate1 is LLMRec's fine-tuning prompt (Fig. 2, item_{id} when the
-# item is an ID token, the quoted title otherwise), rate2 P5's 1-2; rate3 is held out (unseen);
+# Rating prediction (task rating). rate1 is LLMRec's fine-tuning prompt (Fig. 2, after P5's 1-5;
+# item_{id} when the item is an ID token, the quoted title otherwise), rate2 P5's 1-2; rate3 is
+# held out (unseen);
 # rate_llmrec is LLMRec's zero-shot rating prompt (supplement), product category from the dataset.
 # Direct recommendation (task direct). direct1 is LLMRec's Fig. 2 prompt with user_desc rendered
 # as the user id and recent history, candidates in the cached candidate order; direct2 is held
