@@ -277,8 +277,12 @@ def load_titles_tsv(path: str | Path, item_ids: dict[str, int] | None = None) ->
     return out
 
 
-def load_item_titles(items_path: str | Path) -> list[str]:
-    """Titles by canonical item id from ``items.parquet`` (column ``title`` or ``item_text``)."""
+def load_item_titles(items_path: str | Path, require_text: bool = True) -> list[str]:
+    """Titles by canonical item id from ``items.parquet`` (column ``title`` or ``item_text``).
+
+    Without a title column, ``require_text=False`` gives every item its fallback name
+    ``item <raw id>`` (ID and semantic-ID prompts need only the count); otherwise it is an error.
+    """
     import polars as pl
 
     items_path = Path(items_path)
@@ -287,13 +291,15 @@ def load_item_titles(items_path: str | Path) -> list[str]:
     except Exception as exc:  # polars raises several exception types
         raise InputError(items_path, f"cannot read parquet ({type(exc).__name__}: {exc})") from exc
     col = next((c for c in ("title", "item_text", "text") if c in df.columns), None)
-    if col is None or "item_id" not in df.columns:
+    if (col is None and require_text) or "item_id" not in df.columns:
         raise InputError(items_path, f"needs columns item_id and title (has {df.columns}); the dataset must provide item_text")
     df = df.sort("item_id")
     if df["item_id"].to_list() != list(range(df.height)):
         raise InputError(items_path, "item ids are not 0..n-1")
     raw = next((c for c in ("raw_item_id", "asin", "original_id") if c in df.columns), None)
     fallbacks = [f"item {r}" for r in (df[raw].to_list() if raw else df["item_id"].to_list())]
+    if col is None:
+        return fallbacks
     return [clean_title(t, fb) for t, fb in zip(df[col].to_list(), fallbacks)]
 
 

@@ -51,7 +51,7 @@ def run_finetune(
 ) -> dict:
     """Rule ``finetune_llm``: train one adapter on the training prompts of the setting's seen
     template(s), one file per template, concatenated in the setting's order; return the log."""
-    from llmrecbench.llm.prompts import read_jsonl
+    from llmrecbench.llm.prompts import load_item_titles, read_jsonl
 
     paths = [prompts_paths] if isinstance(prompts_paths, (str, Path)) else list(prompts_paths)
     expected = template_list("template", spec["template"])  # the "seq1+seq2" label of the training spec
@@ -63,13 +63,12 @@ def run_finetune(
         if part and part[0]["template"] != template:
             raise InputError(path, f"prompts use template {part[0]['template']!r}, the setting trains on {template!r}")
         records += part
-    from llmrecbench.llm.task_runs import catalog_from_inputs
-
-    # item names where the dataset has no titles (ID / semantic-ID settings only need the count)
-    catalog = catalog_from_inputs({"item_table": items_path, "codes": codes_path}, spec["item_repr"])
+    # fallback names where the dataset has no titles (ID / semantic-ID settings only need the count)
+    titles = load_item_titles(items_path, require_text=spec["item_repr"] == "text")
+    codes = read_codes(codes_path, len(titles)) if codes_path else None
     block = {"finetune": {**spec.get("finetune", {}), "method": spec["method"]}}
-    train_log = train_adapter(model_dir, records, catalog.titles, block, seed, adapter_dir, checkpoint_root,
-                              codes=None if codes_path is None else read_codes(codes_path, catalog.n_items), device=device_for())
+    train_log = train_adapter(model_dir, records, titles, block, seed, adapter_dir, checkpoint_root, codes=codes,
+                              device=device_for())
     return {**train_log, "train_prompts": file_digests(paths)}  # sha256 of each training prompt file
 
 

@@ -11,35 +11,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import polars as pl
-
 from llmrecbench.errors import ConfigError, InputError
 from llmrecbench.llm.decoding import DecodeConfig
 from llmrecbench.llm.prompt_files import item_catalog, read_codes, select_records
-from llmrecbench.llm.prompts import ItemCatalog, clean_title, load_item_titles, read_jsonl, write_jsonl
+from llmrecbench.llm.prompts import ItemCatalog, load_item_titles, parse_prompt_key, read_jsonl, write_jsonl
 
 log = logging.getLogger("llmrecbench")
 
 
 def catalog_from_inputs(inputs: dict, item_repr: str) -> ItemCatalog:
     """The item catalogue of a job: titles (item_repr text needs them), else ``item <raw id>`` names."""
-    items_path = inputs["item_table"]
-    if item_repr == "text":
-        titles = load_item_titles(items_path)
-    else:
-        df = pl.read_parquet(items_path).sort("item_id")
-        text = next((c for c in ("title", "item_text") if c in df.columns), None)
-        raw = next((c for c in ("raw_item_id", "asin", "original_id") if c in df.columns), "item_id")
-        fallbacks = [f"item {r}" for r in df[raw].to_list()]
-        titles = [clean_title(t, fb) for t, fb in zip(df[text].to_list(), fallbacks)] if text else fallbacks
+    titles = load_item_titles(inputs["item_table"], require_text=item_repr == "text")
     codes = read_codes(inputs["codes"], len(titles)) if inputs.get("codes") else None
     return item_catalog(titles, item_repr, codes)
-
-
-def _key(key: str) -> tuple[str, str]:
-    from llmrecbench.llm.prompts import parse_prompt_key
-
-    return parse_prompt_key(key)
 
 
 def build_rating_prompt_file(inputs: dict, key: str, split: str, dest: str | Path, *, category: str | None = None) -> int:
@@ -47,7 +31,7 @@ def build_rating_prompt_file(inputs: dict, key: str, split: str, dest: str | Pat
     from llmrecbench.llm.task_prompts import rating_prompts
     from llmrecbench.pipelines.rating import load_part
 
-    template_id, item_repr = _key(key)
+    template_id, item_repr = parse_prompt_key(key)
     records = rating_prompts(load_part(inputs, split), catalog_from_inputs(inputs, item_repr), template_id, split, category=category)
     write_jsonl(records, dest)
     return len(records)
@@ -59,7 +43,7 @@ def build_direct_prompt_file(inputs: dict, key: str, split: str, dest: str | Pat
     from llmrecbench.llm.task_prompts import direct_prompts
     from llmrecbench.pipelines.seqrec import load_sequences
 
-    template_id, item_repr = _key(key)
+    template_id, item_repr = parse_prompt_key(key)
     data = load_sequences(inputs)
     cands = read_candidates(inputs[f"{split}_candidates"], data, stage=split) if split != "train" else None
     records = direct_prompts(
