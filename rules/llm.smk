@@ -109,34 +109,14 @@ rule evaluate_llm:
 
 
 # Score one LLM setting of a pointwise task (rating: answer reader, N/A policy) on the test pairs -> one cell.
-rule evaluate_llm_predictions:
-    input:
-        unpack(llm_evaluate_inputs),
+use rule evaluate_llm as evaluate_llm_predictions with:
     output:
         metrics=paths.partial(paths.LLM_CELL_FILE, name="metrics.json"),
         rows=paths.partial(paths.LLM_CELL_FILE, name="predictions.parquet"),
         timing=paths.partial(paths.LLM_CELL_FILE, name="timing.json"),
         provenance=paths.LLM_PROVENANCE,
-    log:
-        paths.partial(paths.LLM_LOG, step="evaluate"),
-    benchmark:
-        paths.partial(paths.LLM_BENCHMARK, step="evaluate")
     wildcard_constraints:
         task=llm_task_rows("predictions.parquet"),
-    conda:
-        "../envs/llmrecbench.yaml"
-    threads: 2
-    resources:
-        mem_mb=16000,
-        gpu=1,
-        runtime=240,
-    params:
-        spec=llm_setting,
-        llm=config["llm"],
-        evaluation=task_evaluation,
-        indexing=config["splits"]["indexing"],
-    script:
-        "../scripts/llm_evaluate.py"
 
 
 # Write the cell of an LLM setting that cannot run on a dataset (e.g. no item text): N/A and why.
