@@ -1,4 +1,4 @@
-"""Evaluation metrics as pure functions of ranks or predictions; formulas in docstrings."""
+"""Evaluation metrics as pure functions of ranks, predictions or generated text; formulas in docstrings."""
 
 from llmrecbench.metrics.candidates import (
     candidate_metrics,
@@ -16,8 +16,11 @@ from llmrecbench.metrics.ranking import (
     ranks_from_scores,
 )
 from llmrecbench.metrics.rating import clip_ratings, mae, rating_metrics, rmse
+from llmrecbench.metrics.text_library import text_metrics
+from llmrecbench.metrics.text_p5 import bleu4_p5, rouge_p5
 
 __all__ = [
+    "bleu4_p5",
     "candidate_metrics",
     "candidate_order",
     "candidate_ranks",
@@ -31,6 +34,8 @@ __all__ = [
     "ranks_from_scores",
     "rating_metrics",
     "rmse",
+    "rouge_p5",
     "target_columns",
+    "text_metrics",
     "tie_keys",
 ]
