@@ -38,12 +38,14 @@ COLUMNS = ("user_id", "item_id", "rating", "feature", "explanation", "review_row
 
 @dataclass(frozen=True)
 class ExtractionConfig:
-    n_features: int = 200
-    min_feature_chars: int = 3
-    min_words: int = 4
-    max_words: int = 30
-    sentiment_threshold: float = 0.05
-    seed: int = 2022
+    """The extraction's knobs (no defaults here: the config schema will hold the one default of each)."""
+
+    n_features: int
+    min_feature_chars: int
+    min_words: int
+    max_words: int
+    sentiment_threshold: float
+    seed: int
 
 
 def _segmenter():
