@@ -200,6 +200,22 @@ def candidate_inputs(wildcards):
     return task.data_inputs(wildcards.dataset)
 
 
+def tasks_with_own_data():
+    """Regex of the tasks whose data rule builds results/{dataset}/{task}/data/ (the text tasks)."""
+    return name_pattern([t for t in known_task_names() if get_task(t).own_data])
+
+
+def task_data_inputs(wildcards):
+    """The split files a task's data rule reads; a dataset that cannot serve the task fails in one line."""
+    task = task_of(wildcards)
+    why = task.unavailable_reason(
+        wildcards.dataset, config["datasets"][wildcards.dataset].get("provides", [])
+    )
+    if why:
+        raise ValueError(f"config.yaml: {why.removeprefix('N/A: ')}")
+    return task.prepare_inputs(wildcards.dataset)
+
+
 def llm_task_pattern():
     """Regex of the tasks that have an LLM prompt builder and answer reader."""
     return name_pattern([t for t in known_task_names() if get_task(t).llm])

@@ -122,3 +122,14 @@ rule model_na_cell:
         reason=conventional_unavailable,
     script:
         "../scripts/model_na_cell.py"
+
+
+# Evaluate one trained text model on a text task's test pairs -> cell + generations (BLEU / ROUGE recomputable).
+use rule evaluate_rating_model as evaluate_generation_model with:
+    output:
+        metrics=paths.partial(paths.CELL_FILE, name="metrics.json"),
+        rows=paths.partial(paths.CELL_FILE, name="generations.parquet"),
+        timing=paths.partial(paths.CELL_FILE, name="timing.json"),
+        provenance=paths.PROVENANCE,
+    wildcard_constraints:
+        task=tasks_with_rows("generations.parquet"),

@@ -22,3 +22,29 @@ rule split_dataset:
         indexing=config["splits"]["indexing"],
     script:
         "../scripts/split.py"
+
+
+# Build a task's own data from the shared 8:1:1 split (explanation: Sentires-like extraction; review: text-summary pairs).
+rule prepare_task_data:
+    input:
+        unpack(task_data_inputs),
+    output:
+        train=paths.partial(paths.TASK_DATA, part="train"),
+        valid=paths.partial(paths.TASK_DATA, part="valid"),
+        test=paths.partial(paths.TASK_DATA, part="test"),
+        stats=paths.TASK_DATA_STATS,
+    log:
+        "results/logs/{dataset}/{task}/data.log",
+    benchmark:
+        "results/benchmarks/{dataset}/{task}/data.tsv"
+    wildcard_constraints:
+        task=tasks_with_own_data(),
+    conda:
+        "../envs/llmrecbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        ground_truth=lambda w: task_block(w.task).get("ground_truth", {}),
+    script:
+        "../scripts/prepare_task_data.py"

@@ -9,6 +9,7 @@ Layout (a conventional cell and an LLM cell of the same task sit side by side un
 
     results/{dataset}/data/{interactions,items,users}.parquet, stats.json
     results/{dataset}/splits/{split}/{train,valid,test}.parquet, item_index.parquet, stats.json
+    results/{dataset}/{task}/data/{part}.parquet, stats.json      a task's own data (explanation, review)
     results/{dataset}/{task}/candidates/{stage}.parquet           sampled candidates (direct)
     results/{dataset}/{task}/{model}/seed{seed}/                  conventional cell + trained model
     results/{dataset}/{task}/{model}/{setting}/seed{seed}/        LLM cell (+ adapter)
@@ -35,6 +36,10 @@ SPLIT_PART = SPLIT + "/{part}.parquet"
 SPLIT_STATS = SPLIT + "/stats.json"
 ITEM_INDEX = SPLIT + "/item_index.parquet"
 SPLIT_PARTS = ("train", "valid", "test")
+
+# --- a task's own data (the text tasks' ground truth, from the shared 8:1:1 split) ------------
+TASK_DATA = RESULTS + "/{dataset}/{task}/data/{part}.parquet"
+TASK_DATA_STATS = RESULTS + "/{dataset}/{task}/data/stats.json"
 
 # --- candidates (tasks that rank a sampled candidate list) --------------------------------------
 CANDIDATES = RESULTS + "/{dataset}/{task}/candidates/{stage}.parquet"

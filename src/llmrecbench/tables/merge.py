@@ -75,6 +75,7 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
             "status": cell.get("status", "ok"),
             "note": cell.get("note", ""),
             "n_users": cell.get("n_users"),
+            "n_pairs": cell.get("n_pairs"),
         }
         for m in metrics:
             row[m] = cell.get("metrics", {}).get(m)
@@ -86,17 +87,20 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
     if not rows:
         raise ValueError("no cells to merge")
     value_cols = [*metrics, *extra_names]
-    df = pl.DataFrame(rows, schema_overrides={**{c: pl.Float64 for c in value_cols}, "n_users": pl.Int64}, infer_schema_length=None)
+    # text tasks count test pairs (n_pairs) beside users; other tables keep their columns as before
+    counts = ["n_users", *(["n_pairs"] if any(r["n_pairs"] is not None for r in rows) else [])]
+    rows = [{k: v for k, v in r.items() if k != "n_pairs" or "n_pairs" in counts} for r in rows]
+    df = pl.DataFrame(rows, schema_overrides={**{c: pl.Float64 for c in value_cols}, **{c: pl.Int64 for c in counts}}, infer_schema_length=None)
     aggs = [
         pl.col("seed").n_unique().alias("n_seeds"),
-        pl.col("n_users").first().alias("n_users"),
+        *[pl.col(c).first().alias(c) for c in counts],
         pl.col("note").first().alias("note"),
     ]
     for c in value_cols:
         aggs.append(pl.col(c).mean().alias(c))
         aggs.append(pl.col(c).std(ddof=1).fill_null(0.0).alias(f"{c}_std"))
     table = df.group_by(list(KEY_COLUMNS), maintain_order=True).agg(aggs)
-    ordered = [*KEY_COLUMNS, "n_seeds", "n_users", *value_cols, *[f"{c}_std" for c in value_cols], "note"]
+    ordered = [*KEY_COLUMNS, "n_seeds", *counts, *value_cols, *[f"{c}_std" for c in value_cols], "note"]
     table = table.select(ordered).sort(["dataset", "item_repr", "model", "setting"])
     # a group whose metrics are all missing (N/A cells) keeps null metrics and null std
     for c in value_cols:
@@ -109,10 +113,11 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
 def to_markdown(table: pl.DataFrame, digits: int = 4) -> str:
     """GitHub-flavoured markdown: metrics as ``mean ± std`` (std shown when n_seeds > 1), N/A for nulls."""
     value_cols = [c for c in table.columns if f"{c}_std" in table.columns]
-    header = [*KEY_COLUMNS, "n_seeds", "n_users", *value_cols, "note"]
+    counts = [c for c in ("n_users", "n_pairs") if c in table.columns]
+    header = [*KEY_COLUMNS, "n_seeds", *counts, *value_cols, "note"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.iter_rows(named=True):
-        cells = [str(row[c]) for c in KEY_COLUMNS] + [str(row["n_seeds"]), "" if row.get("n_users") is None else str(row["n_users"])]
+        cells = [str(row[c]) for c in KEY_COLUMNS] + [str(row["n_seeds"])] + ["" if row.get(c) is None else str(row[c]) for c in counts]
         for c in value_cols:
             v, s = row[c], row[f"{c}_std"]
             if v is None:

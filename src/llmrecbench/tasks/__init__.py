@@ -17,6 +17,8 @@ _TASKS = {
     "seqrec": "llmrecbench.tasks.seqrec:SeqRec",
     "rating": "llmrecbench.tasks.rating:RatingPrediction",
     "direct": "llmrecbench.tasks.direct:DirectRecommendation",
+    "explanation": "llmrecbench.tasks.explanation:ExplanationGeneration",
+    "review": "llmrecbench.tasks.review:ReviewSummarization",
 }
 
 

@@ -11,8 +11,11 @@ it, so none of them branches on a task's name:
 * ``families`` – model families that may serve it (``sequential``, ``rating``, ``direct``);
 * ``metric_columns`` – its table columns, each with its direction; ``headline`` and ``monitor``
   (the metric early stopping follows and whether higher is better);
-* ``rows_file`` – the per-row output beside each cell (top-k lists or predictions), from which
-  anyone can recompute the cell's metrics;
+* ``rows_file`` – the per-row output beside each cell (top-k lists, predictions or generations),
+  from which anyone can recompute the cell's metrics; ``count_column`` – what the table counts
+  (``n_users``, or ``n_pairs`` for the text tasks);
+* ``prepare_inputs`` / ``prepare`` – tasks with data of their own (the text tasks' ground truth
+  under ``results/{dataset}/{task}/data/``) declare what their data rule reads and how it builds it;
 * ``llm`` – whether the task has an LLM prompt builder and answer reader (LLM settings are refused
   on tasks without one); ``llm_answers`` – the answer kinds of the prompt templates it reads
   (``llmrecbench.llm.prompts.Template.answer``): a setting whose template is another task's is
@@ -42,7 +45,7 @@ class Metric:
 
 # Where a model family is trained: a sequential model trained for seqrec is the same model
 # when the direct task scores it on candidates, so its weights live under the seqrec folder.
-FAMILY_HOME = {"sequential": "seqrec", "rating": "rating", "direct": "direct"}
+FAMILY_HOME = {"sequential": "seqrec", "rating": "rating", "direct": "direct", "explanation": "explanation", "summarization": "review"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Task:
     headline: ClassVar[str] = ""
     monitor: ClassVar[Monitor] = Monitor("NDCG@10", "max")
     rows_file: ClassVar[str] = "topk.parquet"
+    own_data: ClassVar[bool] = False  # True: a data rule builds results/{dataset}/{task}/data/ (prepare)
+    count_column: ClassVar[str] = "n_users"  # what the table counts per row (test users, or test pairs)
     llm: ClassVar[bool] = False
     llm_answers: ClassVar[tuple[str, ...]] = ()
     options: dict = field(default_factory=dict)  # the task's `evaluation:` block of the config
@@ -120,6 +125,14 @@ class Task:
     def evaluate_llm(self, inputs: dict[str, str], spec: dict, llm_cfg: dict, *, identity: dict) -> tuple[dict, Any, dict]:
         """(cell, per-row frame for ``rows_file``, timing) of one LLM setting on the test prompts."""
         raise NotImplementedError(f"task {self.name} has no LLM answer reader")
+
+    def prepare_inputs(self, dataset: str) -> dict[str, str]:
+        """Files the task's data rule reads (tasks without data of their own have no such rule)."""
+        raise NotImplementedError(f"task {self.name} has no data of its own")
+
+    def prepare(self, inputs: dict[str, str], ground_truth: dict) -> tuple[dict, dict]:
+        """({part: frame}, stats) of the task's own data, from ``prepare_inputs``' files."""
+        raise NotImplementedError(f"task {self.name} has no data of its own")
 
     def sample_candidates(self, inputs: dict[str, str], stage: str) -> Any:
         raise NotImplementedError(f"task {self.name} has no sampled candidates")

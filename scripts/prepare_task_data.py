@@ -1,0 +1,15 @@
+"""Rule prepare_task_data: a task's own (input, reference) data from the shared split (explanation:
+the Sentires-like extraction; review: text-summary pairs) + stats.json with what was left out."""
+
+from llmrecbench.io import write_json, write_parquet
+from llmrecbench.tasks import get_task
+from llmrecbench.workflow import rule_context
+
+with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
+    smk = snakemake  # noqa: F821
+    task = get_task(smk.wildcards.task)
+    parts, stats = task.prepare(dict(smk.input.items()), dict(smk.params.ground_truth))
+    log.info("%s pairs per part: %s", task.name, {p: f.height for p, f in parts.items()})
+    for part, frame in parts.items():
+        write_parquet(frame, smk.output[part])
+    write_json(stats, smk.output.stats)
