@@ -111,7 +111,7 @@ def sentence_encoder(model_id: str | None, cache: str):
     return title_encoder(model_id, cache)
 
 
-def text_protocol(task, options: dict, encoder_rec: dict | None, decoding: str) -> dict:
+def text_protocol(task, encoder_rec: dict | None, decoding: str) -> dict:
     return {
         "split": task.split,
         "reference": task.reference_column,
@@ -137,7 +137,7 @@ def evaluate_text_model(task, model_path: str, spec: dict, inputs: dict[str, str
     cell = make_cell(
         dataset=identity["dataset"], task=task.name, model=identity["model"], model_class=spec["class"],
         item_repr=spec.get("item_repr", "unique_id"), setting=spec.get("setting", "default"), seed=identity["seed"],
-        protocol=text_protocol(task, options, encoder_rec, decoding), metrics=metrics,
+        protocol=text_protocol(task, encoder_rec, decoding), metrics=metrics,
         n_pairs=int(test.n), n_users=int(np.unique(test.users).size),
         counters={"empty_generations": int(sum(not g.strip() for g in generated))},
         extra_columns={"na_rate": 0.0},

@@ -22,12 +22,7 @@ class ExplanationGeneration(TextGenerationTask):
     reference_column = "explanation"
     feature_column = "feature"
 
-    def prepare(self, inputs, ground_truth):
-        import polars as pl
-
+    def pairs_from_reviews(self, parts, ground_truth):
         from llmrecbench.data.explanations import ExtractionConfig, extract_explanations
-        from llmrecbench.data.text_pairs import check_review_text
 
-        parts = {p: pl.read_parquet(inputs[p]) for p in ("train", "valid", "test")}
-        check_review_text(parts, inputs)
         return extract_explanations(parts, ExtractionConfig(**ground_truth))

@@ -21,11 +21,7 @@ class ReviewSummarization(TextGenerationTask):
     reference_column = "summary"
     source_column = "review"
 
-    def prepare(self, inputs, ground_truth):
-        import polars as pl
+    def pairs_from_reviews(self, parts, ground_truth):
+        from llmrecbench.data.text_pairs import review_summary_pairs
 
-        from llmrecbench.data.text_pairs import check_review_text, review_summary_pairs
-
-        parts = {p: pl.read_parquet(inputs[p]) for p in ("train", "valid", "test")}
-        check_review_text(parts, inputs)
         return review_summary_pairs(parts)

@@ -55,7 +55,17 @@ class TextGenerationTask(Task):
 
     # --- library calls ----------------------------------------------------------------------
     def prepare(self, inputs: dict[str, str], ground_truth: dict) -> tuple[dict, dict]:
-        """({part: frame}, stats) of the task's data from the split parts."""
+        """({part: frame}, stats) of the task's data from the split parts (checked for review text)."""
+        import polars as pl
+
+        from llmrecbench.data.text_pairs import check_review_text
+
+        parts = {p: pl.read_parquet(inputs[p]) for p in paths.SPLIT_PARTS}
+        check_review_text(parts, inputs)
+        return self.pairs_from_reviews(parts, ground_truth)
+
+    def pairs_from_reviews(self, parts: dict, ground_truth: dict) -> tuple[dict, dict]:
+        """The task's (input, reference) parts and stats from the split's review frames."""
         raise NotImplementedError
 
     def pairs(self, path: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from llmrecbench.data.text_pairs import TextPairs
 from llmrecbench.errors import ConfigError
@@ -19,7 +20,7 @@ class LeadSentence(TextModel):
 
     def __init__(self, n_users: int, n_items: int):
         super().__init__(n_users, n_items)
-        self.register_buffer("max_words", torch_long(0))
+        self.register_buffer("max_words", torch.tensor(0, dtype=torch.long))
 
     def fit_closed_form(self, train: TextPairs) -> None:
         self.check_data(train)
@@ -38,9 +39,3 @@ class LeadSentence(TextModel):
             sentences = [s for s in seg.segment(review or "") if s.strip()]
             out.append(" ".join((sentences[0] if sentences else "").split()[:n]))
         return out
-
-
-def torch_long(value: int):
-    import torch
-
-    return torch.tensor(value, dtype=torch.long)
