@@ -7,14 +7,15 @@
 #   results/{dataset}/embeddings/{encoder}.parquet                    item text vectors (+ .provenance.json, .knn.json)
 #   results/{dataset}/semantic_ids/{encoder}/{L}x{K}/codes.parquet    unique semantic IDs (+ report.json, rqvae.pt)
 #   results/{dataset}/{task}/candidates/{stage}.parquet               sampled candidate lists (direct)
+#   results/{dataset}/{task}/data/{train,valid,test}.parquet           a task's own pairs (explanation, review; + stats.json)
 #   results/{dataset}/{task}/{model}/seed{seed}/model.pt             trained model (+ train_log.json, checkpoints/)
-#   results/{dataset}/{task}/{model}/seed{seed}/metrics.json         one table cell (+ topk.parquet | predictions.parquet, timing.json; na.json if N/A)
+#   results/{dataset}/{task}/{model}/seed{seed}/metrics.json         one table cell (+ topk | predictions | generations.parquet, timing.json; na.json if N/A)
 #   resources/models/{model}/                                        converted LLM folder (+ model_manifest.json)
 #   results/{dataset}/{task}/prompts/{template}/{split}.jsonl         LLM prompt file (template = id-item_repr)
 #   results/{dataset}/{task}/{model}/{setting}/seed{seed}/adapter/     LLM adapter (+ train_log.json, checkpoints/)
-#   results/{dataset}/{task}/{model}/{setting}/seed{seed}/metrics.json LLM cell (+ topk.parquet | predictions.parquet, timing.json; na.json if N/A)
+#   results/{dataset}/{task}/{model}/{setting}/seed{seed}/metrics.json LLM cell (+ topk | predictions | generations.parquet, timing.json; na.json if N/A)
 #   results/provenance/{dataset}/{task}/{model}[/{setting}]/seed{seed}.json  cell manifest
-#   results/tables/{task}.{csv,md}                                    merged table of one task (task = seqrec | rating | direct)
+#   results/tables/{task}.{csv,md}                                    merged table of one task (seqrec | rating | direct | explanation | review)
 #   results/plots/{task}_tradeoff.png                                accuracy vs latency figure (in the report)
 #   results/logs/<same path>.log, results/benchmarks/<same path>.tsv  one per rule and output
 

@@ -77,7 +77,7 @@ def default_mirror() -> Path:
 def load_beauty(mirror: Path, tmp: Path) -> LeaveOneOutSequences:
     """Ingest (5-core, compact ids) -> leave-one-out split -> per-user sequences."""
     files = {"user_sequence": mirror / BEAUTY / "user_sequence.txt", "item_titles": mirror / BEAUTY / "item_titles.tsv"}
-    ds, _ = ingest_canonical("user_sequence", files)
+    ds, _ = ingest_canonical("user_sequence", files, k_core=5, subsample_users=None, seed=2022)
     split = make_split(ds.interactions, "loo", seed=2022, indexing="sequential_train_only")
     for name, frame in (("train", split.train), ("valid", split.valid), ("test", split.test)):
         write_parquet(frame, tmp / f"{name}.parquet")

@@ -1,7 +1,8 @@
 """Rating prediction on P5's 8:1:1 split: our models against scikit-surprise, and the defaults table.
 
 Data: ml-100k (RecBole atomic file) and Amazon 2018 All_Beauty 5-core from the mirror, ingested with
-``ingest_canonical`` (5-core), split with ``make_split(..., "ratio_8_1_1", seed=2022,
+``ingest_canonical`` with the config's options (ml-100k 5-core; All_Beauty variant copies
+dropped, no k-core), split with ``make_split(..., "ratio_8_1_1", seed=2022,
 indexing="sequential_train_only")``, written as the workflow writes the split files and read
 back with ``load_ratings``. Every prediction is clipped to [1, 5] before RMSE / MAE.
 
@@ -50,12 +51,15 @@ REPO = Path(__file__).resolve().parents[1]
 SURPRISE_VENV = REPO / ".bench-venvs" / "surprise"
 SURPRISE_REQUIREMENT = "scikit-surprise==1.1.5"
 
-# dataset -> (format, {role: path relative to the mirror}); k-core and split as in config.yaml
-DATASETS: dict[str, tuple[str, dict[str, str]]] = {
-    "ml-100k": ("recbole_atomic", {"inter": "movielens-100k/ml-100k.inter"}),
-    "all_beauty": ("amazon_reviews_json", {"reviews": "amazon-2018-5core/All_Beauty_5.json.gz"}),
+# dataset -> (format, {role: path relative to the mirror}, ingest options); as in config.yaml
+DATASETS: dict[str, tuple[str, dict[str, str], dict]] = {
+    "ml-100k": ("recbole_atomic", {"inter": "movielens-100k/ml-100k.inter"}, {"k_core": 5, "drop_variant_copies": False}),
+    "all_beauty": (
+        "amazon_reviews_json",
+        {"reviews": "amazon-2018-5core/All_Beauty_5.json.gz"},
+        {"k_core": 1, "drop_variant_copies": True},
+    ),
 }
-K_CORE = 5
 SPLIT_SEED = 2022
 
 # The defaults proposed for config.yaml: model hyper-parameters and training settings.
@@ -77,9 +81,9 @@ def default_mirror() -> Path:
 
 
 def split_dataset(name: str, mirror: Path, workdir: Path) -> dict[str, RatingData]:
-    """Ingest -> 5-core -> 8:1:1 split -> parquet files -> load_ratings, as the workflow does."""
-    fmt, files = DATASETS[name]
-    ds, _ = ingest_canonical(fmt, {role: mirror / rel for role, rel in files.items()}, k_core=K_CORE, seed=SPLIT_SEED)
+    """Ingest -> k-core -> 8:1:1 split -> parquet files -> load_ratings, as the workflow does."""
+    fmt, files, options = DATASETS[name]
+    ds, _ = ingest_canonical(fmt, {role: mirror / rel for role, rel in files.items()}, subsample_users=None, seed=SPLIT_SEED, **options)
     split = make_split(ds.interactions, "ratio_8_1_1", seed=SPLIT_SEED, indexing="sequential_train_only")
     n_users, n_items = ds.users.height, ds.items.height
     out = {}

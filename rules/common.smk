@@ -306,11 +306,18 @@ def llm_table_cells(wildcards):
 
 
 def table_metric_cells(wildcards):
-    """Deterministic cell JSONs of the table of {task} (a cell that cannot be computed: na.json)."""
-    return [
+    """Deterministic cell JSONs of the table of {task} (a cell that cannot be computed: na.json);
+    a table with no cell at all fails in one line naming the config keys to fill."""
+    cells = [
         f"{cell}/{'metrics' if why is None else 'na'}.json"
         for cell, why in table_cells(wildcards) + llm_table_cells(wildcards)
     ]
+    if not cells:
+        raise ValueError(
+            f"config.yaml: the table of task {wildcards.task!r} has no cells: list datasets and "
+            f"models (or llm_models and llm_settings) under tasks.{wildcards.task}"
+        )
+    return cells
 
 
 def table_timing_cells(wildcards):

@@ -119,6 +119,17 @@ use rule evaluate_llm as evaluate_llm_predictions with:
         task=llm_task_rows("predictions.parquet"),
 
 
+# Score one LLM setting of a text-generation task (explanation, review: one greedy sentence per test pair) -> one cell.
+use rule evaluate_llm as evaluate_llm_generations with:
+    output:
+        metrics=paths.partial(paths.LLM_CELL_FILE, name="metrics.json"),
+        rows=paths.partial(paths.LLM_CELL_FILE, name="generations.parquet"),
+        timing=paths.partial(paths.LLM_CELL_FILE, name="timing.json"),
+        provenance=paths.LLM_PROVENANCE,
+    wildcard_constraints:
+        task=llm_task_rows("generations.parquet"),
+
+
 # Write the cell of an LLM setting that cannot run on a dataset (e.g. no item text): N/A and why.
 rule llm_na_cell:
     output:

@@ -12,8 +12,9 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     dataset, stats = ingest_canonical(
         fmt=spec["format"],
         files=raw,
-        k_core=spec.get("k_core", 5),
-        subsample_users=spec.get("subsample_users"),
+        k_core=spec["k_core"],
+        subsample_users=spec["subsample_users"],
+        drop_variant_copies=spec["drop_variant_copies"],
         seed=snakemake.params.seed,  # noqa: F821
     )
     stats["dataset"] = snakemake.wildcards.dataset  # noqa: F821

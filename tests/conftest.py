@@ -39,7 +39,7 @@ def beauty_canonical(mirror_dir):
     from llmrecbench.data.pipeline import ingest_canonical
 
     d = mirror_dir / "amazon-2014-5core" / "beauty"
-    return ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt", "item_titles": d / "item_titles.tsv"})
+    return ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt", "item_titles": d / "item_titles.tsv"}, k_core=5, subsample_users=None, seed=2022)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,7 +1,8 @@
-"""LLM rows of the rating and direct tables through the real DAG, on the CPU with the offline
+"""LLM rows of the rating, direct, explanation and review tables through the real DAG, on the CPU with the offline
 SmolLM2-135M (tests/integration/tasks_llm.yaml): rating on real ml-100k and all_beauty (no titles,
 so its title settings are N/A cells and its ID setting runs), direct on a 200-user Beauty slice
-with 20 cached candidates per user (the config says why not 100). One session-scoped run; the tests check what a user
+with 20 cached candidates per user (the config says why not 100), explanation and review on
+all_beauty. One session-scoped run; the tests check what a user
 would check: rows in the tables, cells recomputable from their per-row files, the N/A policy, the
 candidates shared with the conventional rows, seen vs unseen templates, provenance."""
 
@@ -36,7 +37,8 @@ DIRECT = {"zero_shot_direct": "direct_llmrec", "zero_shot_yesno": "yesno1", "lor
 @pytest.fixture(scope="session")
 def built(tmp_path_factory, mirror_dir) -> Path:
     workdir = tmp_path_factory.mktemp("task_llm_dag")
-    snakemake(workdir, "results/tables/rating.csv", "results/tables/direct.csv", mirror=mirror_dir, configfiles=CONFIG)
+    tables = [f"results/tables/{t}.csv" for t in ("rating", "direct", "explanation", "review")]
+    snakemake(workdir, *tables, mirror=mirror_dir, configfiles=CONFIG)
     return workdir
 
 
@@ -139,3 +141,32 @@ def test_direct_prompts_show_the_cached_candidates_and_train_on_fresh_negatives(
     prov = json.loads((built / "results/provenance/beauty_llm/direct/smollm2/lora_direct_id_cbs/seed1.json").read_text())
     assert "finetune_llm" in prov["rule_chain"] and "sample_candidates" in prov["rule_chain"]
     assert any(p.endswith("candidates/test.parquet") for p in prov["inputs"])
+
+
+TEXT = {("explanation", "lora_explanation_id"): "expl1", ("explanation", "lora_explanation_id_unseen"): "expl3",
+        ("review", "zero_shot_review"): "review1", ("review", "lora_review"): "review1", ("review", "lora_review_unseen"): "review3"}
+
+
+def test_text_llm_rows_recompute_from_generations_and_title_prompts_are_na(built):
+    from llmrecbench.metrics.text_library import text_metrics
+
+    for (task, setting), template in TEXT.items():
+        d = cell_dir(built, "all_beauty", task, setting)
+        cell = json.loads((d / "metrics.json").read_text())
+        assert (cell["task"], cell["protocol"]["eval_template"], cell["n_pairs"]) == (task, template, EVAL)
+        rows = pl.read_parquet(d / "generations.parquet")
+        assert {"user_id", "item_id", "reference", "generated", "answer"} <= set(rows.columns) and rows.height == EVAL
+        reference = "explanation" if task == "explanation" else "summary"
+        test = pl.read_parquet(built / f"results/all_beauty/{task}/data/test.parquet")
+        assert rows.join(test.rename({reference: "reference"}), on=["user_id", "item_id", "reference"], how="semi").height == EVAL
+        again = text_metrics(rows["generated"].to_list(), rows["reference"].to_list())
+        for key, value in again.items():
+            assert value == pytest.approx(cell["metrics"][key], abs=1e-9), (setting, key)
+        assert "cosine (sentence encoder)" in cell["metrics"]
+    na = json.loads((cell_dir(built, "all_beauty", "explanation", "zero_shot_explanation") / "na.json").read_text())
+    assert "no item text" in na["note"]
+    table = pl.read_csv(built / "results/tables/review.csv")
+    assert set(table.filter(pl.col("model") == "smollm2")["setting"]) == {"zero-shot", "LoRA", "LoRA, unseen template"}
+    first = json.loads((built / "results/all_beauty/review/prompts/review1-text/train.jsonl").read_text().splitlines()[0])
+    assert first["prompt"].startswith("Write a short sentence to summarize the following product review from user_")
+    assert len(first["prompt"].split(": ", 1)[1].split()) <= 60  # llm.prompts.max_review_words of tasks_llm.yaml

@@ -183,7 +183,7 @@ def test_bad_config_is_one_clear_line(tmp_path, mirror_dir, override, message):
 def test_unknown_task_table_is_one_clear_line(tmp_path, mirror_dir):
     proc = snakemake(tmp_path, "results/tables/ranking9000.csv", "-n", mirror=mirror_dir, check=False)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "unknown task 'ranking9000'; known: direct, rating, seqrec" in out
+    assert proc.returncode != 0 and "unknown task 'ranking9000'; known: direct, explanation, rating, review, seqrec" in out
 
 
 def test_report_has_table_and_tradeoff_plot(built, mirror_dir):

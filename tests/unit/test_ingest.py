@@ -20,7 +20,7 @@ AMAZON_2014 = {"beauty": (22363, 12101, 198502), "sports": (35598, 18357, 296337
 @pytest.fixture(scope="module")
 def beauty(mirror_dir):
     d = mirror_dir / "amazon-2014-5core/beauty"
-    return ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt", "item_titles": d / "item_titles.tsv"})
+    return ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt", "item_titles": d / "item_titles.tsv"}, k_core=5, subsample_users=None, seed=2022)
 
 
 def test_beauty_matches_the_papers(beauty):
@@ -81,6 +81,44 @@ def test_amazon_2018_raw_json(mirror_dir):
     assert bad.height == 0
 
 
+def test_amazon_2018_variant_copies_counted_and_dropped(mirror_dir):
+    """All_Beauty repeats each review under every variant of its product: counted always, dropped on
+    request; what is left has no (user, text, time) review twice, and its 5-core is empty."""
+    path = mirror_dir / "amazon-2018-5core/All_Beauty_5.json.gz"
+    kept = ingest("amazon_reviews_json", {"reviews": path})
+    dropped = ingest("amazon_reviews_json", {"reviews": path}, drop_variant_copies=True)
+    assert kept.report["variant_copies"] == dropped.report["variant_copies"] == 2813
+    assert (kept.report["variant_copies_dropped"], dropped.report["variant_copies_dropped"]) == (False, True)
+    assert kept.interactions.height == 4092 and dropped.interactions.height == 4092 - 2813
+    key = ["user_id", "timestamp", "rating", "review", "summary"]
+    assert dropped.interactions.filter(pl.col("review").is_not_null()).select(key).is_duplicated().sum() == 0
+    assert (dropped.interactions["user_id"].n_unique(), dropped.interactions["item_id"].n_unique()) == (991, 63)
+    ds, st = ingest_canonical("amazon_reviews_json", {"reviews": path}, k_core=1, subsample_users=None, seed=2022, drop_variant_copies=True)
+    assert st["interactions"] == 1279 and st["ingest"]["variant_copies"] == 2813  # the report reaches stats.json
+
+
+def test_variant_copies_fixture_keeps_the_first_in_file_order(tmp_path):
+    base = {"reviewerID": "U1", "overall": 5.0, "reviewText": "Lovely scent.", "summary": "Nice", "unixReviewTime": 7}
+    lines = [
+        {**base, "asin": "B-LARGE"},
+        {**base, "asin": "B-SMALL"},  # copy of the first under another variant
+        {**base, "asin": "B-OTHER", "summary": "Nicer"},  # differs in its summary: a review of its own
+        {**base, "asin": "B-EMPTY", "reviewText": None, "summary": None, "reviewerID": "U2"},
+        {**base, "asin": "B-EMPTY2", "reviewText": None, "summary": None, "reviewerID": "U2"},  # no text: never a copy
+    ]
+    path = tmp_path / "reviews.json"
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    ds = ingest("amazon_reviews_json", {"reviews": path}, drop_variant_copies=True)
+    assert ds.report["variant_copies"] == 1
+    assert ds.items.join(ds.interactions, on="item_id")["original_id"].sort().to_list() == ["B-EMPTY", "B-EMPTY2", "B-LARGE", "B-OTHER"]
+
+
+def test_drop_variant_copies_refused_on_other_formats(mirror_dir):
+    d = mirror_dir / "amazon-2014-5core/beauty"
+    with pytest.raises(ConfigError, match="drop_variant_copies applies to the amazon_reviews_json format only"):
+        ingest("user_sequence", {"user_sequence": d / "user_sequence.txt"}, drop_variant_copies=True)
+
+
 def test_movielens_recbole_atomic(mirror_dir):
     d = mirror_dir / "movielens-100k"
     ds = ingest("recbole_atomic", {"inter": d / "ml-100k.inter", "item": d / "ml-100k.item", "user": d / "ml-100k.user"})
@@ -130,7 +168,10 @@ def test_amazon_2014_raw_reviews_and_python_literal_meta(tmp_path):
     with gzip.open(meta, "wt") as fh:
         fh.write("\n".join(BEAUTY_2014_META) + "\n")
     ds = ingest("amazon_reviews_json", {"reviews": reviews, "meta": meta})
-    assert ds.report == {"reviews_read": 4, "duplicate_rows_dropped": 0, "user_item_pairs_with_duplicates": 0}
+    assert ds.report == {
+        "reviews_read": 4, "duplicate_rows_dropped": 0, "user_item_pairs_with_duplicates": 0,
+        "variant_copies": 0, "variant_copies_dropped": False,
+    }
     # ids by first appearance in the file; the unreviewed metadata item is not an item
     assert ds.users["original_id"].to_list() == ["A1YJEY40YUW4SE", "A60XNB876KYML"]
     assert ds.items["original_id"].to_list() == ["7806397051", "B00004TMFE", "9759091062"]

@@ -53,11 +53,12 @@ def test_default_settings_are_llmrec_and_main_run_has_no_llm():
     pt = cfg["llm_settings"]["ptuning_title"]["finetune"]
     assert (pt["prefix_length"], pt["lr"]) == (128, 2e-2) and cfg["llm"]["decoding"]["beam_width"] == 20
     assert cfg["llm_models"]["smollm2"]["hf_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    for task in ("rating", "direct"):
+    tasks = ("seqrec", "rating", "direct", "explanation", "review")
+    for task in tasks:
         assert cfg["tasks"][task]["llm_models"] == [] and cfg["tasks"][task]["llm_settings"] == []
     gpu = merged("configs/llm_gpu.yaml")
     # the GPU config runs every setting, each under the task whose templates it uses
-    assert set().union(*(gpu["tasks"][t]["llm_settings"] for t in ("seqrec", "rating", "direct"))) == set(cfg["llm_settings"])
+    assert set().union(*(gpu["tasks"][t]["llm_settings"] for t in tasks)) == set(cfg["llm_settings"])
     check_registry_names(gpu, "configs/llm_gpu.yaml")
 
 

@@ -37,6 +37,7 @@ def test_registry_lists_all_models_by_family():
     from llmrecbench.models.direct.base import CandidateRanker
     from llmrecbench.models.rating.base import RatingModel
     from llmrecbench.models.registry import model_family
+    from llmrecbench.models.text.base import TextModel
 
     by_family = {}
     for name in available_models():
@@ -45,8 +46,16 @@ def test_registry_lists_all_models_by_family():
         "sequential": ["bert4rec", "caser", "gru4rec", "pop", "sasrec", "sasrec_sbert", "sid_sasrec", "tiger"],
         "rating": ["bias", "global_mean", "mf", "mlp"],
         "direct": ["bpr_mf", "bpr_mlp", "simplex"],
+        "explanation": ["item_retrieval", "peter"],
+        "summarization": ["lead"],
     }
-    base = {"sequential": SequentialRecommender, "rating": RatingModel, "direct": CandidateRanker}
+    base = {
+        "sequential": SequentialRecommender,
+        "rating": RatingModel,
+        "direct": CandidateRanker,
+        "explanation": TextModel,
+        "summarization": TextModel,
+    }
     for name in available_models():
         cls = get_model_class(name)
         assert issubclass(cls, base[cls.family]) and cls.name == name

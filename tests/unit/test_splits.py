@@ -17,7 +17,7 @@ KEY = ["user_id", "item_id", "position"]
 @pytest.fixture(scope="module")
 def interactions(mirror_dir):
     d = mirror_dir / "amazon-2014-5core/beauty"
-    ds, _ = ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt"})
+    ds, _ = ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt"}, k_core=5, subsample_users=None, seed=2022)
     return ds.interactions
 
 
@@ -68,7 +68,7 @@ def test_p5_indexing_reproduces_p5_datamaps_and_leaks(interactions, mirror_dir):
     maps = json.loads((mirror_dir / "amazon-2014-5core/beauty/p5_datamaps.json").read_text())
     p5_ids = {asin: int(i) for i, asin in maps["id2item"].items()}
     d = mirror_dir / "amazon-2014-5core/beauty"
-    ds, _ = ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt"})
+    ds, _ = ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt"}, k_core=5, subsample_users=None, seed=2022)
     ours = dict(zip(ds.items["item_id"].to_list(), ds.items["original_id"].to_list()))
     assert all(p5_ids[ours[i]] == idx for i, idx in p5.iter_rows())
     leak = indexing.leakage_probe(train, valid, test, p5)["share_next_index"]

@@ -154,7 +154,9 @@ def test_direct_cell_ranks_candidates_by_p_yes_and_recomputes():
 
 
 def test_every_template_belongs_to_one_task_and_seqrec_refuses_others():
-    assert {t.task for t in TEMPLATES.values()} == {"seqrec", "rating", "direct"}
+    assert {t.task for t in TEMPLATES.values()} == {"seqrec", "rating", "direct", "explanation", "review"}
+    assert seen_templates("explanation") == ["expl1", "expl2", "expl_feature"] and unseen_templates("explanation") == ["expl3"]
+    assert seen_templates("review") == ["review1", "review2"] and unseen_templates("review") == ["review3"]
     assert seen_templates("rating") == ["rate1", "rate2"] and unseen_templates("rating") == ["rate3", "rate_llmrec"]
     assert set(seen_templates("direct")) == {"direct1", "yesno1"}
     data, _ = _sequences()
@@ -282,3 +284,105 @@ def test_prediction_rows_hold_every_pair_with_the_parsed_flag():
     )
     assert cell["status"] == "n/a" and cell["metrics"] == {} and "75%" in cell["note"]
     assert isinstance(rows, pl.DataFrame)
+
+
+# --------------------------------------------------------------------------- explanation / review
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ('Summary: "Great smell!"\nMore text', "Great smell!"),
+        ("\n\n  Explanation - it   works well  ", "it works well"),
+        ("\u201cLovely\u201d", "Lovely"),
+        ('"unbalanced', '"unbalanced'),  # one quote is text, not a pair
+        ("Title:", ""),
+        ("", ""),
+    ],
+)
+def test_sentence_reader_keeps_the_first_line_without_label_or_quotes(answer, expected):
+    from llmrecbench.llm.readers import read_sentence
+
+    assert read_sentence(answer) == expected
+
+
+def _text_pairs(features=True, sources=False):
+    from llmrecbench.data.text_pairs import TextPairs
+
+    return TextPairs(
+        users=[0, 1, 2], items=[3, 4, 5], ratings=[5.0, 2.0, 4.5],
+        sources=["one two three four", "bad", "fine"] if sources else None,
+        references=["smells great", "too oily", "works fine"], features=["smell", "oily", "works"] if features else None,
+        path="test.parquet",
+    )
+
+
+def test_text_prompts_show_star_feature_and_cut_review():
+    from llmrecbench.llm.task_prompts import text_prompts
+
+    recs = text_prompts(_text_pairs(), _catalog("text"), "expl_feature", "test", "explanation", max_review_words=3)
+    assert recs[2]["prompt"] == "Help user_2 generate a 4.5-star explanation about this feature: works for this product: \"title 5\""
+    assert [r["target"] for r in recs] == ["smells great", "too oily", "works fine"] and [r["row"] for r in recs] == [0, 1, 2]
+    assert recs[0]["feature"] == "smell" and recs[0]["item_id"] == 3
+    review = text_prompts(_text_pairs(False, True), _catalog("unique_id"), "review1", "train", "review", max_review_words=3)
+    assert review[0]["prompt"] == "Write a short sentence to summarize the following product review from user_0: one two three"
+    with pytest.raises(ConfigError, match="shows a feature word"):
+        text_prompts(_text_pairs(features=False), _catalog("text"), "expl_feature", "test", "explanation", max_review_words=3)
+    with pytest.raises(ConfigError, match="unseen: it must not build training prompts"):
+        text_prompts(_text_pairs(), _catalog("text"), "expl3", "train", "explanation", max_review_words=3)
+    with pytest.raises(ConfigError, match="a review template, not a explanation one"):
+        text_prompts(_text_pairs(), _catalog("text"), "review1", "test", "explanation", max_review_words=3)
+
+
+def test_review_settings_need_no_item_text_and_explanation_ones_do():
+    from llmrecbench.llm.settings import unavailable_reason
+
+    assert unavailable_reason("all_beauty", ["rating", "review_text"], "zero_shot_review", {"method": "zeroshot", "template": "review1"}) is None
+    why = unavailable_reason("all_beauty", ["rating", "review_text"], "zs", {"method": "zeroshot", "template": "expl1"})
+    assert why.startswith("N/A: dataset all_beauty has no item text")
+
+
+class Answers:
+    """A stand-in LM that answers the given texts in order (and '' to the warm-up)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def prompt_ids(self, prompt, extra_turns=()):
+        return [0]
+
+    def generate_text(self, prompts, max_new_tokens=1, **kw):
+        if max_new_tokens == 1:
+            return ["" for _ in prompts]
+        out, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
+        return out
+
+
+def test_text_cell_scores_read_answers_on_the_sampled_pairs():
+    from llmrecbench.errors import InputError
+    from llmrecbench.llm.decoding import DecodeConfig
+    from llmrecbench.llm.task_prompts import text_prompts
+    from llmrecbench.llm.text_rows import text_llm_cell
+    from llmrecbench.metrics.text_library import text_metrics
+    from llmrecbench.tasks import get_task
+
+    task = get_task("explanation")
+    test = _text_pairs()
+    recs = text_prompts(test, _catalog("unique_id"), "expl1", "test", "explanation", max_review_words=5)
+    sample = [recs[2], recs[0]]  # what llm.eval_users might pick, in its order
+    cell, rows, timing = text_llm_cell(
+        Answers(["Explanation: works fine\nand more", ""]), sample, task, test,
+        identity={"dataset": "d", "model": "m", "setting": "s", "seed": 1}, spec={"setting": "LoRA"},
+        decode=DecodeConfig(batch_size=2), encode=None, encoder_rec=None, model_rec={},
+    )
+    assert rows["generated"].to_list() == ["works fine", ""] and rows["reference"].to_list() == ["works fine", "smells great"]
+    assert rows["answer"].to_list() == ["Explanation: works fine\nand more", ""] and rows["item_id"].to_list() == [5, 3]
+    assert cell["metrics"] == text_metrics(["works fine", ""], ["works fine", "smells great"])
+    assert cell["counters"]["empty_generations"] == 1 and cell["n_pairs"] == 2 and cell["task"] == "explanation"
+    assert timing["n_users"] == 2
+    forged = [{**recs[0], "target": "something else"}]
+    with pytest.raises(InputError, match="row 0 does not match the prompt record"):
+        text_llm_cell(Answers(["x"]), forged, task, test, identity={"dataset": "d", "model": "m", "setting": "s", "seed": 1},
+                      spec={"setting": "LoRA"}, decode=DecodeConfig(batch_size=2), encode=None, encoder_rec=None, model_rec={})

@@ -18,19 +18,21 @@ INDEXING_SCHEMES = ("random", "sequential_train_only", "p5_sequential")
 def ingest_canonical(
     fmt: str,
     files: dict[str, Path],
-    k_core: int = 5,
-    subsample_users: int | None = None,
-    seed: int = 2022,
+    k_core: int,
+    subsample_users: int | None,
+    seed: int,
+    drop_variant_copies: bool = False,
 ) -> tuple["ingest.CanonicalDataset", dict]:
-    """Raw files -> canonical dataset and its stats.
+    """Raw files -> canonical dataset and its stats (defaults: the config schema's).
 
-    Order: parse -> iterative k-core (reported, and flagged when it removed nothing) ->
+    Order: parse (duplicate reviews and, with ``drop_variant_copies``, variant copies removed;
+    see :mod:`llmrecbench.data.ingest`) -> iterative k-core (reported, and flagged when it removed nothing) ->
     optional seeded user subsample (keeps whole user sequences; the slice is then no longer
     k-core on items, which the stats say) -> contiguous ids.
     """
-    ds = ingest.ingest(fmt, files)
+    ds = ingest.ingest(fmt, files, drop_variant_copies=drop_variant_copies)
     filtered, core_report = filtering.k_core(ds.interactions, k_core)
-    ds = filtering.compact_ids(ingest.CanonicalDataset(filtered, ds.items, ds.users))
+    ds = filtering.compact_ids(ingest.CanonicalDataset(filtered, ds.items, ds.users, ds.report))
     report: dict = {"k_core": core_report, "format": fmt}
     if subsample_users is not None:
         n_before = ds.interactions["user_id"].n_unique()

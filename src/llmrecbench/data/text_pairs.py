@@ -52,6 +52,28 @@ def review_summary_pairs(parts: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.D
     return out, {"method": "reviews with a non-blank text and summary", "parts": counts}
 
 
+def reference_overlap(parts: dict[str, pl.DataFrame], reference: str) -> dict[str, dict[str, int]]:
+    """For the valid and test parts: how many references occur verbatim (whitespace-stripped) among
+    the training references, and how many of those were written by the same user. A high count
+    means a model can copy training text (All_Beauty with its variant copies kept: 68 of 68 test
+    reviews); a few short generic texts ("Great product") by other users are expected."""
+    train = parts["train"].select(pl.col("user_id"), pl.col(reference).str.strip_chars().alias("ref"))
+    seen = set(train["ref"].to_list())
+    seen_by_user = set(zip(train["user_id"].to_list(), train["ref"].to_list()))
+    out = {}
+    for name in ("valid", "test"):
+        if name not in parts:
+            continue
+        refs = parts[name][reference].str.strip_chars().to_list()
+        users = parts[name]["user_id"].to_list()
+        out[name] = {
+            "references": len(refs),
+            "in_train": sum(r in seen for r in refs),
+            "in_train_same_user": sum((u, r) in seen_by_user for u, r in zip(users, refs)),
+        }
+    return out
+
+
 @dataclass(frozen=True)
 class TextPairs:
     """One part of a text task: ids, the input text (``None`` where the task reads none), the

@@ -47,8 +47,14 @@ class Template:
     task: str = "seqrec"  # the task whose prompt files it builds
     # what the answer is, and so how it is read: item_list (seqrec), rating (a star rating),
     # candidate_item (one of the prompt's candidates), candidate_list (a ranked list of
-    # candidate titles, LLMRec zero-shot), yes_no (P(yes) of one user-item pair)
+    # candidate titles, LLMRec zero-shot), yes_no (P(yes) of one user-item pair), explanation /
+    # summary (one generated sentence)
     answer: str = "item_list"
+
+    @property
+    def shows_items(self) -> bool:
+        """Whether the prompt renders an item (title, ID token or semantic ID): review templates do not."""
+        return any(f in self.text for f in ("{item}", "{history}", "{candidates}"))
 
 
 # LLMRec Figure 2 (sequential recommendation) is seq1; seq2-seq7 follow P5's sequential family.
@@ -141,6 +147,26 @@ TASK_TEMPLATES = (
              seen=True, zero_shot=True, task="direct", answer="yes_no"),
     Template("yesno2", "Would user_{user_id}, who bought {history}, enjoy {item}? Answer yes or no.",
              seen=False, zero_shot=True, task="direct", answer="yes_no"),
+    # Explanation generation (task explanation). expl1 is LLMRec's fine-tuning prompt (Fig. 2, P5's
+    # 3-3 without the feature); expl2 is P5's 3-1; expl_feature P5's feature-hint form (3-3 with
+    # the feature word, as PETER+); expl3 is held out (unseen). Every one reads as a request for
+    # a sentence, so each is usable zero-shot.
+    Template("expl1", "Help user_{user_id} generate a {star}-star explanation about this product: {item}",
+             seen=True, zero_shot=True, task="explanation", answer="explanation"),
+    Template("expl2", "Generate an explanation for user_{user_id} about this product: {item}",
+             seen=True, zero_shot=True, task="explanation", answer="explanation"),
+    Template("expl_feature", "Help user_{user_id} generate a {star}-star explanation about this feature: {feature} for this product: {item}",
+             seen=True, zero_shot=True, task="explanation", answer="explanation"),
+    Template("expl3", "In one sentence, say why user_{user_id} gave {item} {star} stars.",
+             seen=False, zero_shot=True, task="explanation", answer="explanation"),
+    # Review summarization (task review). review1 is LLMRec's prompt (Fig. 2); review2 follows
+    # P5's 4-family; review3 is held out (unseen). None shows the item, so none needs item text.
+    Template("review1", "Write a short sentence to summarize the following product review from user_{user_id}: {review}",
+             seen=True, zero_shot=True, task="review", answer="summary"),
+    Template("review2", "Give a short title for this review written by user_{user_id}: {review}",
+             seen=True, zero_shot=True, task="review", answer="summary"),
+    Template("review3", "Summarize in a few words what user_{user_id} says in this review: {review}",
+             seen=False, zero_shot=True, task="review", answer="summary"),
 )
 TEMPLATES.update({t.id: t for t in TASK_TEMPLATES})
 

@@ -5,6 +5,10 @@
   ``"4"``, ``"Rating: 4.5 stars"``, ``"I would say four"`` read as 4, 4.5, 4; ``"10/10"``,
   ``"I cannot tell"`` and ``""`` are N/A (a number outside the range is not clipped into it: the
   model did not answer on the scale it was asked for).
+* :func:`read_sentence` – a generated explanation or summary: the first non-blank line of the
+  answer, a leading label ("Explanation:", "Summary:", "Title:", "Answer:") and enclosing quotes
+  removed, inner whitespace collapsed; an answer with no text reads as ``""`` (scored as an empty
+  generation, never dropped). ``'Summary: "Great smell!"\nMore text'`` reads as ``Great smell!``.
 * :func:`yes_no_token_ids` / :func:`yes_logit_margin` – P5's yes/no scoring: the score of a
   candidate is ``log P(yes) - log P(no)`` of the first answer token, where ``P(yes)`` sums the
   probabilities of the tokens that start "yes" / "Yes" (and ``P(no)`` of "no" / "No"); ranking
@@ -29,6 +33,21 @@ def read_rating(answer: str, low: float = 1.0, high: float = 5.0) -> float | Non
         return None
     value = float(m.group(1)) if m.group(1) is not None else WORDS[m.group(2).lower()]
     return value if low <= value <= high else None
+
+
+LABEL = re.compile(r"^\s*(?:explanation|summary|title|answer|review summary)\s*[:\-]\s*", re.IGNORECASE)
+QUOTES = ("\"\"", "''", "\u201c\u201d", "``")
+
+
+def read_sentence(answer: str) -> str:
+    """The generated sentence of an explanation / summary answer (module docstring)."""
+    line = next((ln for ln in (answer or "").splitlines() if ln.strip()), "")
+    text = " ".join(LABEL.sub("", line).split())
+    for opening, closing in QUOTES:
+        if len(text) >= 2 and text[0] == opening[0] and text[-1] == closing[-1]:
+            text = text[1:-1].strip()
+            break
+    return text
 
 
 YES_WORDS = ("yes", "Yes")

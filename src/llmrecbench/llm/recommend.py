@@ -51,7 +51,7 @@ def run_finetune(
 ) -> dict:
     """Rule ``finetune_llm``: train one adapter on the training prompts of the setting's seen
     template(s), one file per template, concatenated in the setting's order; return the log."""
-    from llmrecbench.llm.prompts import load_item_titles, read_jsonl
+    from llmrecbench.llm.prompts import get_template, load_item_titles, read_jsonl
 
     paths = [prompts_paths] if isinstance(prompts_paths, (str, Path)) else list(prompts_paths)
     expected = template_list("template", spec["template"])  # the "seq1+seq2" label of the training spec
@@ -63,8 +63,10 @@ def run_finetune(
         if part and part[0]["template"] != template:
             raise InputError(path, f"prompts use template {part[0]['template']!r}, the setting trains on {template!r}")
         records += part
-    # fallback names where the dataset has no titles (ID / semantic-ID settings only need the count)
-    titles = load_item_titles(items_path, require_text=spec["item_repr"] == "text")
+    # fallback names where the dataset has no titles (ID / semantic-ID settings only need the count,
+    # and templates that show no item, as review summarization's, need no titles at all)
+    shows_items = any(get_template(t).shows_items for t in expected)
+    titles = load_item_titles(items_path, require_text=spec["item_repr"] == "text" and shows_items)
     codes = read_codes(codes_path, len(titles)) if codes_path else None
     block = {"finetune": {**spec.get("finetune", {}), "method": spec["method"]}}
     train_log = train_adapter(model_dir, records, titles, block, seed, adapter_dir, checkpoint_root, codes=codes,

@@ -93,11 +93,16 @@ TEXT_REPRS = ("text", "semantic_id")  # titles in prompts, or semantic IDs built
 def unavailable_reason(dataset: str, provides: list[str], name: str, block: dict) -> str | None:
     """Why setting ``name`` cannot run on ``dataset`` (None when it can).
 
-    Title prompts and semantic IDs need item text; a dataset whose config does not list
-    ``item_text`` under ``provides`` gets an N/A cell that says so instead of a silent gap.
+    Title prompts and semantic IDs need item text (unless no template of the setting shows an
+    item, as review summarization's); a dataset whose config does not list ``item_text`` under
+    ``provides`` gets an N/A cell that says so instead of a silent gap.
     """
+    from llmrecbench.llm.prompts import get_template
+
     item_repr = block.get("item_repr", "text")
-    if item_repr in TEXT_REPRS and "item_text" not in provides:
+    spec = setting_spec(name, block)
+    shows_items = any(get_template(t).shows_items for t in (*spec["train_templates"], spec["eval_template"]))
+    if item_repr in TEXT_REPRS and shows_items and "item_text" not in provides:
         return f"N/A: dataset {dataset} has no item text, which item_repr {item_repr} needs (datasets.{dataset}.provides)"
     return None
 

@@ -14,6 +14,12 @@ and ``target`` (the text a fine-tuned model should produce), plus the task's fie
   holds one prompt per user, for the first candidate); train records are one ``yes`` record per
   training position and ``negatives_per_positive`` ``no`` records with seeded negatives (P5).
 
+* explanation / review (template answer ``explanation`` / ``summary``): one record per pair of the
+  task's own data part (``results/{dataset}/{task}/data/{split}.parquet``), with ``item_id``,
+  ``rating``, ``row`` (the pair's row in that part, so a cell can be checked against it) and
+  ``feature`` where the task has one; the target is the reference sentence (explanation or
+  summary); the review text is cut to ``max_review_words`` words.
+
 Training negatives come from their own stream (``candidate_seed``, spawn key 3), independent of
 the valid and test candidate draws.
 """
@@ -160,4 +166,32 @@ def _direct_train(data, catalog, template, max_history, list_length, max_example
                 cands = np.random.default_rng(seed * 1_000_003 + r * 101 + k).permutation([target, *negs]).tolist()
                 records.append({**base, "prompt": render_direct(template, catalog, uid, hist, cands, n=list_length),
                                 "target": catalog.render(target), "candidates": [int(c) for c in cands]})
+    return records
+
+
+def text_prompts(pairs, catalog: ItemCatalog, template_id: str, split: str, task: str, *, max_review_words: int) -> list[dict]:
+    """One record per pair of a text task's part (``TextPairs``), in file order (module docstring)."""
+    template = get_template(template_id)
+    check_template(template, task, split)
+    if "{feature}" in template.text and pairs.features is None:
+        raise ConfigError(f"template {template_id!r} shows a feature word, and {pairs.path} has none")
+    if "{review}" in template.text and pairs.sources is None:
+        raise ConfigError(f"template {template_id!r} shows the review text, and {pairs.path} has none")
+    records = []
+    for row in range(pairs.n):
+        u, i, r = int(pairs.users[row]), int(pairs.items[row]), float(pairs.ratings[row])
+        fields = {
+            "user_id": u,
+            "item": catalog.render_item(i) if template.shows_items else "",
+            "star": rating_text(r),
+            "feature": pairs.features[row] if pairs.features is not None else "",
+            "review": " ".join((pairs.sources[row] if pairs.sources is not None else "").split()[:max_review_words]),
+        }
+        record = {
+            "user_id": u, "item_id": i, "rating": r, "row": row, "split": split, "template": template_id,
+            "item_repr": catalog.item_repr, "prompt": template.text.format(**fields), "target": pairs.references[row],
+        }
+        if pairs.features is not None:
+            record["feature"] = pairs.features[row]
+        records.append(record)
     return records

@@ -134,3 +134,34 @@ def evaluate_direct_llm(inputs: dict, spec: dict, llm_cfg: dict, options: dict, 
         candidates_path=inputs["test_candidates"], model_rec=model_rec, encoder=encoder,
     )
     return _finish(cell, spec, adapter, spec.get("eval_users", llm_cfg.get("eval_users"))), rows, timing
+
+
+def build_text_prompt_file(task, inputs: dict, key: str, split: str, dest: str | Path, prompt_cfg: dict) -> int:
+    """One explanation / review prompt file: every pair of the task's ``split`` part under ``key``."""
+    from llmrecbench.llm.prompts import get_template
+    from llmrecbench.llm.task_prompts import text_prompts
+
+    template_id, item_repr = parse_prompt_key(key)
+    pairs = task.pairs(inputs[split])
+    if get_template(template_id).shows_items:
+        catalog = catalog_from_inputs(inputs, item_repr)
+    else:  # review templates show no item: no titles needed, whatever the dataset provides
+        titles = load_item_titles(inputs["item_table"], require_text=False)
+        catalog = item_catalog(titles, item_repr, None)
+    records = text_prompts(pairs, catalog, template_id, split, task.name, max_review_words=int(prompt_cfg["max_review_words"]))
+    write_jsonl(records, dest)
+    return len(records)
+
+
+def evaluate_text_llm(task, inputs: dict, spec: dict, llm_cfg: dict, options: dict, *, identity: dict):
+    """Rule ``evaluate_llm`` for the explanation and review tasks: (cell, generations, timing)."""
+    from llmrecbench.llm.text_rows import text_llm_cell
+    from llmrecbench.pipelines.text import sentence_encoder
+
+    records, decode, lm, model_rec, adapter = _setup(inputs, spec, llm_cfg)
+    encode, encoder_rec = sentence_encoder(options["encoder"], options["encoder_cache"])
+    cell, rows, timing = text_llm_cell(
+        lm, records, task, task.pairs(inputs["test"]), identity=identity, spec=spec, decode=decode,
+        encode=encode, encoder_rec=encoder_rec, model_rec=model_rec,
+    )
+    return _finish(cell, spec, adapter, spec.get("eval_users", llm_cfg.get("eval_users"))), rows, timing

@@ -58,7 +58,7 @@ def train_text_model(task, spec: dict, inputs: dict[str, str], *, seed: int, che
     return model, log
 
 
-def generations_frame(task, pairs: TextPairs, generated: list[str]) -> pl.DataFrame:
+def generations_frame(pairs: TextPairs, generated: list[str]) -> pl.DataFrame:
     """generations.parquet: user_id, item_id, reference, generated (+ feature), in the test part's order."""
     cols = {
         "user_id": pl.Series(pairs.users, dtype=pl.Int32),
@@ -129,9 +129,9 @@ def evaluate_text_model(task, model_path: str, spec: dict, inputs: dict[str, str
     t0 = time.perf_counter()
     generated = model.generate(test)
     seconds = time.perf_counter() - t0
-    rows = generations_frame(task, test, generated)
+    rows = generations_frame(test, generated)
     options = task.options
-    encode, encoder_rec = sentence_encoder(options.get("encoder"), options.get("encoder_cache", "resources/models/encoders"))
+    encode, encoder_rec = sentence_encoder(options["encoder"], options["encoder_cache"])
     metrics = score_generations(rows, test, encode, where=inputs["test"])
     decoding = getattr(model, "decoding", "greedy" if model.trainable else "deterministic (no decoding)")
     cell = make_cell(

@@ -2,7 +2,8 @@
 
 Both read the same seeded 8:1:1 split as rating prediction (never a second split), turned by the
 task's data rule into ``results/{dataset}/{task}/data/{train,valid,test}.parquet`` (+ stats.json
-with the counts of what was left out): the task declares how (``prepare``), which column is the
+with the counts of what was left out, and how many valid/test references occur verbatim in
+train: :func:`llmrecbench.data.text_pairs.reference_overlap`): the task declares how (``prepare``), which column is the
 reference, which the model's input text (review summarization reads the review) and which the
 feature word (explanation). Cells write ``generations.parquet`` (user_id, item_id, reference,
 generated, + feature / review_row) so every metric can be recomputed; the metric columns are the
@@ -34,8 +35,9 @@ class TextGenerationTask(Task):
     rows_file = "generations.parquet"
     own_data = True
     count_column = "n_pairs"
-    # LLM rows (prompt builder + answer reader) are not built yet: settings are refused on these tasks
-    llm = False
+    # LLM rows: prompt records from the task's own data (llm.task_prompts.text_prompts), one
+    # greedy sentence read by llm.readers.read_sentence (llm.text_rows)
+    llm = True
     reference_column: ClassVar[str] = ""
     source_column: ClassVar[str | None] = None
     feature_column: ClassVar[str | None] = None
@@ -58,11 +60,12 @@ class TextGenerationTask(Task):
         """({part: frame}, stats) of the task's data from the split parts (checked for review text)."""
         import polars as pl
 
-        from llmrecbench.data.text_pairs import check_review_text
+        from llmrecbench.data.text_pairs import check_review_text, reference_overlap
 
         parts = {p: pl.read_parquet(inputs[p]) for p in paths.SPLIT_PARTS}
         check_review_text(parts, inputs)
-        return self.pairs_from_reviews(parts, ground_truth)
+        pairs, stats = self.pairs_from_reviews(parts, ground_truth)
+        return pairs, {**stats, "reference_overlap": reference_overlap(pairs, self.reference_column)}
 
     def pairs_from_reviews(self, parts: dict, ground_truth: dict) -> tuple[dict, dict]:
         """The task's (input, reference) parts and stats from the split's review frames."""
@@ -82,3 +85,13 @@ class TextGenerationTask(Task):
         from llmrecbench.pipelines.text import evaluate_text_model
 
         return evaluate_text_model(self, model_path, spec, inputs, identity=identity)
+
+    def build_llm_prompts(self, inputs, key, split, dest, prompt_cfg, context):
+        from llmrecbench.llm.task_runs import build_text_prompt_file
+
+        return build_text_prompt_file(self, inputs, key, split, dest, prompt_cfg)
+
+    def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
+        from llmrecbench.llm.task_runs import evaluate_text_llm
+
+        return evaluate_text_llm(self, inputs, spec, llm_cfg, self.options, identity=identity)
