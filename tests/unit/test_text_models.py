@@ -144,3 +144,22 @@ def test_reference_overlap_counts_verbatim_train_references():
         "valid": {"references": 1, "in_train": 0, "in_train_same_user": 0},
         "test": {"references": 3, "in_train": 3, "in_train_same_user": 2},
     }
+
+
+def test_rescore_cli_recomputes_a_cell_and_refuses_foreign_rows(tmp_path, capsys):
+    import json
+
+    from llmrecbench.cli import main
+    from llmrecbench.metrics.text_library import text_metrics
+
+    test = pl.DataFrame({"user_id": [0, 1], "item_id": [2, 3], "rating": [5.0, 1.0], "summary": ["Great smell", "Too oily"],
+                         "review": ["Great smell, lasts.", "Too oily for me."]})
+    test.write_parquet(tmp_path / "test.parquet")
+    rows = pl.DataFrame({"user_id": [0, 1], "item_id": [2, 3], "reference": ["Great smell", "Too oily"], "generated": ["Great smell", "oily"]})
+    rows.write_parquet(tmp_path / "generations.parquet")
+    args = ["rescore", str(tmp_path / "generations.parquet"), "--task", "review", "--test", str(tmp_path / "test.parquet")]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx(text_metrics(["Great smell", "oily"], ["Great smell", "Too oily"]))
+    rows.reverse().write_parquet(tmp_path / "generations.parquet")
+    assert main(args) == 1
+    assert "row 0: user_id 1 does not match the test split's 0" in capsys.readouterr().err
