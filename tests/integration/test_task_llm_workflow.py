@@ -143,7 +143,7 @@ def test_direct_prompts_show_the_cached_candidates_and_train_on_fresh_negatives(
     assert any(p.endswith("candidates/test.parquet") for p in prov["inputs"])
 
 
-TEXT = {("explanation", "lora_explanation_id"): "expl1", ("explanation", "lora_explanation_id_unseen"): "expl3",
+TEXT = {("explanation", "lora_explanation_id"): "expl1",
         ("review", "zero_shot_review"): "review1", ("review", "lora_review"): "review1", ("review", "lora_review_unseen"): "review3"}
 
 
@@ -169,4 +169,4 @@ def test_text_llm_rows_recompute_from_generations_and_title_prompts_are_na(built
     assert set(table.filter(pl.col("model") == "smollm2")["setting"]) == {"zero-shot", "LoRA", "LoRA, unseen template"}
     first = json.loads((built / "results/all_beauty/review/prompts/review1-text/train.jsonl").read_text().splitlines()[0])
     assert first["prompt"].startswith("Write a short sentence to summarize the following product review from user_")
-    assert len(first["prompt"].split(": ", 1)[1].split()) <= 60  # llm.prompts.max_review_words of tasks_llm.yaml
+    assert len(first["prompt"].split(": ", 1)[1].split()) <= 40  # llm.prompts.max_review_words of tasks_llm.yaml

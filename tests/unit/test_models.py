@@ -46,7 +46,7 @@ def test_registry_lists_all_models_by_family():
         "sequential": ["bert4rec", "caser", "gru4rec", "pop", "sasrec", "sasrec_sbert", "sid_sasrec", "tiger"],
         "rating": ["bias", "global_mean", "mf", "mlp"],
         "direct": ["bpr_mf", "bpr_mlp", "simplex"],
-        "explanation": ["item_retrieval", "peter"],
+        "explanation": ["item_retrieval", "nrt", "peter"],
         "summarization": ["lead"],
     }
     base = {

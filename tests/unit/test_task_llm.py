@@ -156,7 +156,7 @@ def test_direct_cell_ranks_candidates_by_p_yes_and_recomputes():
 def test_every_template_belongs_to_one_task_and_seqrec_refuses_others():
     assert {t.task for t in TEMPLATES.values()} == {"seqrec", "rating", "direct", "explanation", "review"}
     assert seen_templates("explanation") == ["expl1", "expl2", "expl_feature"] and unseen_templates("explanation") == ["expl3"]
-    assert seen_templates("review") == ["review1", "review2"] and unseen_templates("review") == ["review3"]
+    assert seen_templates("review") == ["review1", "review2", "review_plain"] and unseen_templates("review") == ["review3"]
     assert seen_templates("rating") == ["rate1", "rate2"] and unseen_templates("rating") == ["rate3", "rate_llmrec"]
     assert set(seen_templates("direct")) == {"direct1", "yesno1"}
     data, _ = _sequences()

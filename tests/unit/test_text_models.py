@@ -83,6 +83,29 @@ def test_peter_learns_each_pairs_explanation_and_round_trips(tmp_path, hint):
     assert type(again).__name__ == "PETER" and again.generate(train) == refs
 
 
+NRT_SMALL = dict(vocab_size=50, d_emb=32, d_hidden=48, n_mlp=2, dropout=0.0, max_words=6, rating_weight=0.1, text_weight=1.0)
+
+
+def test_nrt_learns_each_pairs_explanation_and_round_trips(tmp_path):
+    refs = ["great smell lasts long", "too greasy for me", "cheap but works"]
+    train = pairs([0, 1, 2], [0, 1, 2], refs, ratings=[5.0, 1.0, 3.0])
+    model = create_model("nrt", 3, 3, seed=0, vocab=build_vocabulary(train, 50), **NRT_SMALL)
+    ex = model.training_examples(train)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(200):
+        opt.zero_grad()
+        model.training_loss(ex).backward()
+        opt.step()
+    assert model.generate(train) == refs
+    rating, _ = model.encode(ex["user"], ex["item"])
+    assert torch.allclose(rating, ex["rating"], atol=0.5)  # the rating head learns too
+    model.save(tmp_path / "nrt.pt")
+    assert TextModel.load(tmp_path / "nrt.pt").generate(train) == refs
+    with pytest.raises(ConfigError, match="nrt: unknown loss 'peter'"):
+        model.training_loss(ex, loss="peter")
+
+
 def test_peter_feature_hint_needs_features():
     train = pairs([0], [0], ["fine"], features=None)
     model = create_model("peter", 1, 1, seed=0, vocab=["fine"], **{**PETER_SMALL, "feature_hint": True})
@@ -163,3 +186,20 @@ def test_rescore_cli_recomputes_a_cell_and_refuses_foreign_rows(tmp_path, capsys
     rows.reverse().write_parquet(tmp_path / "generations.parquet")
     assert main(args) == 1
     assert "row 0: user_id 1 does not match the test split's 0" in capsys.readouterr().err
+
+
+def test_reviews_without_text_and_empty_references_are_one_line(tmp_path):
+    from llmrecbench.data.text_pairs import check_review_text, read_pairs
+
+    no_text = {"train": pl.DataFrame({"user_id": [0], "item_id": [0], "rating": [5.0]})}
+    with pytest.raises(InputError, match=r"train.parquet: has no review text \(column 'review'\)"):
+        check_review_text(no_text, {"train": "train.parquet"})
+    blank = {"test": pl.DataFrame({"user_id": [0, 1], "review": ["  ", None]})}
+    with pytest.raises(InputError, match="test.parquet: every review text is blank"):
+        check_review_text(blank, {"test": "test.parquet"})
+    path = tmp_path / "test.parquet"
+    pl.DataFrame({"user_id": [0, 1], "item_id": [0, 1], "rating": [5.0, 4.0], "summary": ["ok", " "]}).write_parquet(path)
+    with pytest.raises(InputError, match=r"test.parquet: row 1: empty reference \('summary'\); 1 such rows"):
+        read_pairs(path, "summary")
+    with pytest.raises(InputError, match=r"lacks columns \['review'\]"):
+        read_pairs(path, "summary", source="review")

@@ -167,6 +167,9 @@ TASK_TEMPLATES = (
              seen=True, zero_shot=True, task="review", answer="summary"),
     Template("review3", "Summarize in a few words what user_{user_id} says in this review: {review}",
              seen=False, zero_shot=True, task="review", answer="summary"),
+    # no prompt at all: the review text is the whole input. Fine-tuned on it, the default LLM stands
+    # for LLMRec's GPT-2 / T0 summarization baselines (a language model, not LLMRec's prompt)
+    Template("review_plain", "{review}", seen=True, task="review", answer="summary"),
 )
 TEMPLATES.update({t.id: t for t in TASK_TEMPLATES})
 

@@ -80,6 +80,7 @@ def text_llm_cell(
         dataset=identity["dataset"], task=task.name, model=identity["model"], model_class="llm",
         item_repr=records[0]["item_repr"], setting=spec["setting"], seed=identity["seed"],
         protocol=text_protocol(task, encoder_rec, decoding), metrics=metrics, setting_key=identity["setting"],
+        metrics_if_counted=metrics,
         n_pairs=pairs.n, n_users=len(set(pairs.users)),
         counters={"empty_generations": int(sum(not g for g in generated))},
         extra_columns={"na_rate": 0.0}, llm=model_rec, encoder=encoder_rec,

@@ -28,7 +28,6 @@ are never emitted.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Any
 
 import torch
@@ -39,24 +38,9 @@ from llmrecbench.data.text_pairs import TextPairs
 from llmrecbench.errors import ConfigError
 from llmrecbench.models.registry import register
 from llmrecbench.models.text.base import TextModel
+from llmrecbench.models.text.words import BOS, EOS, PAD, SPECIALS, UNK, build_vocabulary, decode_ids, encode_texts
 
-SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
-PAD, BOS, EOS, UNK = range(4)
-
-
-def build_vocabulary(train: TextPairs, vocab_size: int) -> list[str]:
-    """Training features (sorted), then the ``vocab_size`` most frequent whitespace tokens of the
-    training references (count desc, then alphabetical), without repeats or special tokens."""
-    counts = Counter(w for ref in train.references for w in ref.split())
-    frequent = [w for w, _ in sorted(counts.items(), key=lambda wn: (-wn[1], wn[0]))[:vocab_size]]
-    features = sorted(set(train.features or ()))
-    out, seen = [], set(SPECIALS)
-    for w in [*features, *frequent]:
-        if w not in seen:
-            seen.add(w)
-            out.append(w)
-    return out
-
+__all__ = ["BOS", "EOS", "PAD", "PETER", "SPECIALS", "UNK", "build_vocabulary", "peter_mask", "sinusoid"]
 
 def peter_mask(total: int) -> torch.Tensor:
     """``[total, total]`` bool attention mask (True = blocked): causal, but position 0 sees position 1."""
@@ -120,9 +104,6 @@ class PETER(TextModel):
         return {"vocab": build_vocabulary(train, int(hparams["vocab_size"]))}
 
     # --- data -----------------------------------------------------------------------------
-    def word_ids(self, text: str) -> list[int]:
-        return [self.index.get(w, UNK) for w in text.split()[: self.max_words]]
-
     def feature_ids(self, pairs: TextPairs) -> torch.Tensor:
         if not self.hparams["feature_hint"]:
             return torch.zeros(pairs.n, dtype=torch.long)
@@ -134,10 +115,7 @@ class PETER(TextModel):
         """``user``, ``item``, ``feature``, ``rating`` and ``text`` ``[N, max_words + 2]``:
         <bos> w_1..w_T <eos>, right-padded with <pad>."""
         self.check_data(train)
-        text = torch.full((train.n, self.max_words + 2), PAD, dtype=torch.long)
-        for row, ref in enumerate(train.references):
-            ids = [BOS, *self.word_ids(ref), EOS]
-            text[row, : len(ids)] = torch.tensor(ids)
+        text = encode_texts(train.references, self.index, self.max_words)
         return {
             "user": torch.tensor(train.users, dtype=torch.long),
             "item": torch.tensor(train.items, dtype=torch.long),
@@ -197,13 +175,7 @@ class PETER(TextModel):
                     seq = torch.cat([seq, nxt.unsqueeze(1)], dim=1)
                     if bool(done.all()):
                         break
-                for row in seq[:, 1:].tolist():
-                    words = []
-                    for k in row:
-                        if k in (EOS, PAD):
-                            break
-                        words.append(self.words[k])
-                    out.append(" ".join(words))
+                out += decode_ids(seq[:, 1:], self.words)
             return out
         finally:
             self.train(was_training)
