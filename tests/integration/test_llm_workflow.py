@@ -126,9 +126,9 @@ def test_seen_family_setting_trains_on_every_seen_template(llm_built):
     """RecSysLLM / P5 training: one adapter on the pooled training prompts of seq1-seq5."""
     d = cell_dir(llm_built, "lora_sid_cbs_seen5")
     train_log = json.loads((d / "train_log.json").read_text())
-    assert train_log["template"] == "+".join(SEEN) and train_log["n_train_examples"] == 16
+    assert train_log["template"] == "+".join(SEEN) and train_log["n_train_examples"] == 32
     per_template = train_log["train_examples_per_template"]
-    assert set(per_template) == set(SEEN) and sum(per_template.values()) == 16  # seeded sample of the pool
+    assert set(per_template) == set(SEEN) and sum(per_template.values()) == 32  # seeded sample of the pool
     cell = json.loads((d / "metrics.json").read_text())
     assert cell["protocol"]["template"] == "+".join(SEEN) and cell["protocol"]["eval_template"] == "seq1"
     assert cell["counters"]["invalid_items"] == 0
