@@ -244,24 +244,27 @@ def test_settings_must_use_templates_of_their_task():
         check_setting_task("bad", {"method": "lora", "template": "yesno1", "eval_template": "rate3"}, get_task("direct"))
 
 
+class Answers:
+    """A stand-in LM that answers the given texts in order (and '' to the warm-up)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def prompt_ids(self, prompt, extra_turns=()):
+        return [0]
+
+    def generate_text(self, prompts, max_new_tokens=1, **kw):
+        if max_new_tokens == 1:
+            return ["" for _ in prompts]
+        out, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
+        return out
+
+
 def test_prediction_rows_hold_every_pair_with_the_parsed_flag():
     from llmrecbench.llm.decoding import DecodeConfig
     from llmrecbench.llm.rating_rows import rating_llm_cell
-
-    class Answers:
-        device = torch.device("cpu")
-
-        def __init__(self, answers):
-            self.answers = list(answers)
-
-        def prompt_ids(self, prompt, extra_turns=()):
-            return [0]
-
-        def generate_text(self, prompts, max_new_tokens=1, **kw):
-            if max_new_tokens == 1:
-                return ["" for _ in prompts]  # warm-up
-            out, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
-            return out
 
     part = RatingData(users=np.array([0, 1, 2, 2]), items=np.array([3, 4, 5, 6]), ratings=np.array([5.0, 2.0, 4.0, 1.0]),
                       n_users=3, n_items=30)
@@ -340,24 +343,6 @@ def test_review_settings_need_no_item_text_and_explanation_ones_do():
     assert unavailable_reason("all_beauty", ["rating", "review_text"], "zero_shot_review", {"method": "zeroshot", "template": "review1"}) is None
     why = unavailable_reason("all_beauty", ["rating", "review_text"], "zs", {"method": "zeroshot", "template": "expl1"})
     assert why.startswith("N/A: dataset all_beauty has no item text")
-
-
-class Answers:
-    """A stand-in LM that answers the given texts in order (and '' to the warm-up)."""
-
-    device = torch.device("cpu")
-
-    def __init__(self, answers):
-        self.answers = list(answers)
-
-    def prompt_ids(self, prompt, extra_turns=()):
-        return [0]
-
-    def generate_text(self, prompts, max_new_tokens=1, **kw):
-        if max_new_tokens == 1:
-            return ["" for _ in prompts]
-        out, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
-        return out
 
 
 def test_text_cell_scores_read_answers_on_the_sampled_pairs():

@@ -19,7 +19,6 @@ the rating and the tip (here: the explanation).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -29,11 +28,11 @@ from llmrecbench.data.text_pairs import TextPairs
 from llmrecbench.errors import ConfigError
 from llmrecbench.models.registry import register
 from llmrecbench.models.text.base import TextModel
-from llmrecbench.models.text.words import BOS, EOS, PAD, SPECIALS, UNK, build_vocabulary, decode_ids, encode_texts
+from llmrecbench.models.text.words import BOS, EOS, PAD, UNK, WordVocabulary, decode_ids, encode_texts
 
 
 @register("nrt")
-class NRT(TextModel):
+class NRT(WordVocabulary, TextModel):
     """NRT; see the module docstring."""
 
     family = "explanation"
@@ -48,11 +47,9 @@ class NRT(TextModel):
             n_users, n_items, vocab=list(vocab), vocab_size=vocab_size, d_emb=d_emb, d_hidden=d_hidden, n_mlp=n_mlp,
             dropout=dropout, max_words=max_words, rating_weight=rating_weight, text_weight=text_weight,
         )
-        if len(set(vocab)) != len(vocab) or set(vocab) & set(SPECIALS) or max_words < 1 or n_mlp < 1:
-            raise ConfigError(f"nrt: the vocabulary repeats a word or names a special token, or max_words / n_mlp < 1 ({max_words}, {n_mlp})")
-        self.words = [*SPECIALS, *vocab]
-        self.index = {w: k for k, w in enumerate(self.words)}
-        self.max_words = int(max_words)
+        if n_mlp < 1:
+            raise ConfigError(f"nrt: n_mlp must be at least 1, got {n_mlp}")
+        self.set_vocabulary(vocab, max_words)
         self.user_emb = nn.Embedding(n_users, d_emb)
         self.item_emb = nn.Embedding(n_items, d_emb)
         self.word_emb = nn.Embedding(len(self.words), d_emb)
@@ -65,11 +62,6 @@ class NRT(TextModel):
         self.dropout = nn.Dropout(dropout)
         for emb in (self.user_emb, self.item_emb, self.word_emb):
             nn.init.uniform_(emb.weight, -0.1, 0.1)
-
-    @classmethod
-    def data_inputs(cls, train: TextPairs, hparams: dict[str, Any]) -> dict[str, Any]:
-        """Constructor inputs computed from the training part: the vocabulary."""
-        return {"vocab": build_vocabulary(train, int(hparams["vocab_size"]))}
 
     def training_examples(self, train: TextPairs) -> dict[str, torch.Tensor]:
         """``user``, ``item``, ``rating`` and ``text`` ``[N, max_words + 2]`` (<bos> w_1..w_T <eos>, padded)."""

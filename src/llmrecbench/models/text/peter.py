@@ -28,7 +28,6 @@ are never emitted.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -38,7 +37,7 @@ from llmrecbench.data.text_pairs import TextPairs
 from llmrecbench.errors import ConfigError
 from llmrecbench.models.registry import register
 from llmrecbench.models.text.base import TextModel
-from llmrecbench.models.text.words import BOS, EOS, PAD, SPECIALS, UNK, build_vocabulary, decode_ids, encode_texts
+from llmrecbench.models.text.words import BOS, EOS, PAD, SPECIALS, UNK, WordVocabulary, build_vocabulary, decode_ids, encode_texts
 
 __all__ = ["BOS", "EOS", "PAD", "PETER", "SPECIALS", "UNK", "build_vocabulary", "peter_mask", "sinusoid"]
 
@@ -60,7 +59,7 @@ def sinusoid(length: int, d: int) -> torch.Tensor:
 
 
 @register("peter")
-class PETER(TextModel):
+class PETER(WordVocabulary, TextModel):
     """PETER / PETER+ (``feature_hint``); see the module docstring."""
 
     family = "explanation"
@@ -77,12 +76,8 @@ class PETER(TextModel):
             n_layers=n_layers, dropout=dropout, max_words=max_words, feature_hint=feature_hint,
             rating_weight=rating_weight, context_weight=context_weight, text_weight=text_weight,
         )
-        if len(set(vocab)) != len(vocab) or set(vocab) & set(SPECIALS) or max_words < 1:
-            raise ConfigError(f"peter: the vocabulary repeats a word or names a special token, or max_words < 1 ({max_words})")
-        self.words = [*SPECIALS, *vocab]
-        self.index = {w: k for k, w in enumerate(self.words)}
+        self.set_vocabulary(vocab, max_words)
         self.src_len = 3 if feature_hint else 2
-        self.max_words = int(max_words)
         self.d_model = int(d_model)
         self.user_emb = nn.Embedding(n_users, d_model)
         self.item_emb = nn.Embedding(n_items, d_model)
@@ -97,11 +92,6 @@ class PETER(TextModel):
             nn.init.uniform_(emb.weight, -0.1, 0.1)
         nn.init.uniform_(self.hidden2token.weight, -0.1, 0.1)
         nn.init.zeros_(self.hidden2token.bias)
-
-    @classmethod
-    def data_inputs(cls, train: TextPairs, hparams: dict[str, Any]) -> dict[str, Any]:
-        """Constructor inputs computed from the training part: the vocabulary."""
-        return {"vocab": build_vocabulary(train, int(hparams["vocab_size"]))}
 
     # --- data -----------------------------------------------------------------------------
     def feature_ids(self, pairs: TextPairs) -> torch.Tensor:

@@ -8,10 +8,12 @@ training tokens (ties alphabetical), after four special tokens; other words map 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import torch
 
 from llmrecbench.data.text_pairs import TextPairs
+from llmrecbench.errors import ConfigError
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
@@ -51,3 +53,20 @@ def decode_ids(ids: torch.Tensor, words: list[str]) -> list[str]:
             kept.append(words[k])
         out.append(" ".join(kept))
     return out
+
+
+class WordVocabulary:
+    """Mixin of the word-level generators: ``data_inputs`` builds the vocabulary from the training
+    part, ``set_vocabulary`` checks it and sets ``words`` / ``index`` / ``max_words``."""
+
+    @classmethod
+    def data_inputs(cls, train: TextPairs, hparams: dict[str, Any]) -> dict[str, Any]:
+        """Constructor inputs computed from the training part: the vocabulary."""
+        return {"vocab": build_vocabulary(train, int(hparams["vocab_size"]))}
+
+    def set_vocabulary(self, vocab: list[str], max_words: int) -> None:
+        if len(set(vocab)) != len(vocab) or set(vocab) & set(SPECIALS) or max_words < 1:
+            raise ConfigError(f"{self.name}: the vocabulary repeats a word or names a special token, or max_words < 1 ({max_words})")
+        self.words = [*SPECIALS, *vocab]
+        self.index = {w: k for k, w in enumerate(self.words)}
+        self.max_words = int(max_words)
