@@ -267,7 +267,7 @@ def table_cells(wildcards):
             paths.fill(
                 paths.CELL, dataset=dataset, task=wildcards.task, model=model, seed=seed
             ),
-            missing_raw_file(dataset),
+            conventional_na_reason(dataset, model),
         )
         for dataset in block.get("datasets", [])
         for model in block.get("models", [])
@@ -275,10 +275,28 @@ def table_cells(wildcards):
     ]
 
 
+# item representations built from the items' text (titles): a dataset without item text has none
+TEXT_REPRS = ("text", "semantic_embedding", "semantic_id")
+
+
+def conventional_na_reason(dataset, model):
+    """Why a conventional cell cannot be computed (raw files missing, or a text-based item
+    representation on a dataset without item text), else None."""
+    spec = config["models"].get(model, {})
+    repr_ = spec.get("item_repr", "unique_id")
+    provides = config["datasets"][dataset].get("provides", [])
+    if repr_ in TEXT_REPRS and "item_text" not in provides:
+        return (
+            f"N/A: model {model} represents items by {repr_}, built from item text, and dataset "
+            f"{dataset} provides none (datasets.{dataset}.provides: {provides or 'nothing'})"
+        )
+    return missing_raw_file(dataset)
+
+
 def conventional_unavailable(wildcards):
-    """The N/A reason of a conventional cell (its dataset's raw files are missing)."""
+    """The N/A reason of a conventional cell (see conventional_na_reason)."""
     return (
-        missing_raw_file(wildcards.dataset)
+        conventional_na_reason(wildcards.dataset, wildcards.model)
         or "N/A: not computed (the dataset is available; build metrics.json)"
     )
 
@@ -438,8 +456,8 @@ def llm_finetune_inputs(wildcards):
             )
             for template in spec["train_templates"]
         ],
-        "model": f"resources/models/{wildcards.model}/model_manifest.json",
-        "item_table": f"results/{wildcards.dataset}/data/items.parquet",
+        "model": paths.fill(paths.LLM_MODEL, model=wildcards.model),
+        "item_table": paths.fill(paths.ITEMS, dataset=wildcards.dataset),
         **llm_codes(spec["item_repr"], wildcards.dataset),
     }
 
@@ -466,8 +484,8 @@ def llm_evaluate_inputs(wildcards):
             template=key,
             prompt_split="test",
         ),
-        "model": f"resources/models/{w.model}/model_manifest.json",
-        "item_table": f"results/{w.dataset}/data/items.parquet",
+        "model": paths.fill(paths.LLM_MODEL, model=w.model),
+        "item_table": paths.fill(paths.ITEMS, dataset=w.dataset),
         **task_of(w).llm_eval_inputs(w.dataset),
         **llm_codes(spec["item_repr"], w.dataset),
     }

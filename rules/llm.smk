@@ -7,7 +7,7 @@ rule prepare_llm:
     input:
         unpack(llm_model_source),
     output:
-        manifest="resources/models/{model}/model_manifest.json",
+        model=directory(paths.LLM_MODEL),
     log:
         "results/logs/models/{model}/prepare.log",
     benchmark:

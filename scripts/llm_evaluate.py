@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from llmrecbench.io import write_json, write_parquet
+from llmrecbench.llm.loading import MANIFEST
 from llmrecbench.provenance import record, rule_chain
 from llmrecbench.tables.cells import write_cell
 from llmrecbench.tasks import get_task
@@ -28,7 +29,9 @@ with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
         "status %s; N/A rate %.3f; metrics %s; %.1f ms per user",
         cell["status"], cell["extra_columns"]["na_rate"], cell["metrics_if_counted"], timing["latency_ms_per_user"],
     )
-    inputs = [str(p) for name, p in smk.input.items() if name not in ("adapter", "train_log")]
+    # the model folder is digested through its manifest, which records every weight file's sha256
+    inputs = [str(p) for name, p in smk.input.items() if name not in ("adapter", "train_log", "model")]
+    inputs.append(str(Path(smk.input.model) / MANIFEST))
     inputs += sorted(str(p) for p in Path(adapter).glob("*.safetensors")) if adapter else []
     manifest = record(
         {

@@ -1,7 +1,5 @@
 """Rule finetune_llm: LoRA / P-tuning v2 adapter on the training prompts (resumable)."""
 
-from pathlib import Path
-
 from llmrecbench.io import write_json
 from llmrecbench.llm.recommend import run_finetune
 from llmrecbench.workflow import rule_context
@@ -9,7 +7,7 @@ from llmrecbench.workflow import rule_context
 with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     smk = snakemake  # noqa: F821
     train_log = run_finetune(
-        Path(smk.input.model).parent,
+        smk.input.model,
         smk.input.prompts,
         smk.input.item_table,
         smk.params.spec,

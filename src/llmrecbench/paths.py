@@ -14,6 +14,7 @@ Layout (a conventional cell and an LLM cell of the same task sit side by side un
     results/{dataset}/{task}/{model}/seed{seed}/                  conventional cell + trained model
     results/{dataset}/{task}/{model}/{setting}/seed{seed}/        LLM cell (+ adapter)
     results/{dataset}/{task}/prompts/{template}/{prompt_split}.jsonl
+    resources/models/{model}/                                     an LLM as a plain model folder
     results/provenance/{dataset}/{task}/{model}[/{setting}]/seed{seed}.json
     results/tables/{task}.csv, .md;  results/plots/{task}_tradeoff.png
     results/logs/<the output's path>.log, results/benchmarks/<the output's path>.tsv
@@ -53,6 +54,9 @@ CELL_LOG = RESULTS + "/logs/{dataset}/{task}/{model}/seed{seed}/{step}.log"
 CELL_BENCHMARK = RESULTS + "/benchmarks/{dataset}/{task}/{model}/seed{seed}/{step}.tsv"
 
 # --- LLM cells ------------------------------------------------------------------------------
+# a registered LLM converted once into a plain transformers folder (+ model_manifest.json); outside
+# results/ because it is a resource shared by every dataset and task
+LLM_MODEL = "resources/models/{model}"
 LLM_CELL = RESULTS + "/{dataset}/{task}/{model}/{setting}/seed{seed}"
 LLM_CELL_FILE = LLM_CELL + "/{name}"
 LLM_CHECKPOINTS = LLM_CELL + "/checkpoints"

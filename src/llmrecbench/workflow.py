@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -19,6 +20,17 @@ from typing import Any, Iterator
 from llmrecbench.errors import BenchError
 
 LOGGER_NAME = "llmrecbench"
+
+
+def limit_threads(threads: int) -> None:
+    """Hold torch to the rule's ``threads`` without importing it: a rule that never needs torch
+    (split, prompts, tables) must not pay its ~1.5 s import. If torch is loaded, set it now; if not,
+    the OpenMP/MKL variables are read when it is (the same intra-op thread count either way)."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
 
 
 @contextlib.contextmanager
@@ -37,12 +49,7 @@ def rule_context(smk: Any) -> Iterator[logging.Logger]:
     real_stderr = sys.stderr
     sys.stderr = log_file  # tqdm/rich progress and library warnings land in the log
     threads = int(getattr(smk, "threads", 1) or 1)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
+    limit_threads(threads)
     rule = getattr(smk, "rule", "?")
     logger.info("rule %s: threads=%d wildcards=%s", rule, threads, dict(smk.wildcards.items()))
     start = time.perf_counter()

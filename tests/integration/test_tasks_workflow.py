@@ -27,7 +27,8 @@ SLICE = "beauty_slice"
 @pytest.fixture(scope="session")
 def tasks_built(tmp_path_factory, mirror_dir) -> Path:
     workdir = tmp_path_factory.mktemp("tasks_dag")
-    snakemake(workdir, "results/tables/rating.csv", "results/tables/direct.csv", mirror=mirror_dir, configfiles=TASKS_CONFIG)
+    tables = [f"results/tables/{t}.csv" for t in ("rating", "direct", "ctr")]
+    snakemake(workdir, *tables, mirror=mirror_dir, configfiles=TASKS_CONFIG)
     return workdir
 
 
@@ -108,6 +109,68 @@ def test_direct_table_and_cells_recompute_from_ranked_candidates(tasks_built):
     assert not (tasks_built / f"results/{SLICE}/direct/sasrec/seed1/model.pt").exists()
 
 
+def _mann_whitney_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AUC from average ranks (an implementation independent of scikit-learn's)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos = labels == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def test_ctr_pairs_are_user_disjoint_with_stated_labels_and_no_history_leak(tasks_built):
+    for dataset in ("ml-100k", SLICE):
+        d = tasks_built / f"results/{dataset}/ctr/data"
+        parts = {p: pl.read_parquet(d / f"{p}.parquet") for p in ("train", "valid", "test")}
+        assert parts["test"].columns == ["user_id", "item_id", "label", "history"]
+        users = {p: set(f["user_id"]) for p, f in parts.items()}
+        assert not users["test"] & (users["train"] | users["valid"]) and not users["train"] & users["valid"]
+        inter = pl.read_parquet(tasks_built / f"results/{dataset}/data/interactions.parquet")
+        for user, item, label, history in parts["test"].iter_rows():
+            assert item not in history, (dataset, user, item)
+        if dataset == "ml-100k":
+            rating = {(u, i): r for u, i, r in inter.select("user_id", "item_id", "rating").iter_rows()}
+            for user, item, label, history in parts["test"].iter_rows():
+                assert (label == 1) == (rating[(user, item)] >= 4) and rating[(user, item)] != 3
+                assert all(rating[(user, h)] >= 4 for h in history)
+        else:  # positive-only: the sequence's last two items click, the sampled non-clicks were never seen
+            seqs = {u: f.sort("position")["item_id"].to_list() for (u,), f in inter.group_by("user_id")}
+            for (user,), g in parts["test"].group_by("user_id"):
+                assert g.filter(pl.col("label") == 1)["item_id"].sort().to_list() == sorted(seqs[user][-2:])
+                assert not set(g.filter(pl.col("label") == 0)["item_id"]) & set(seqs[user])
+                assert g["history"][0].to_list() == seqs[user][:-2][-50:]
+
+
+def test_ctr_table_recomputes_from_predictions_with_an_independent_auc(tasks_built):
+    table = pl.read_csv(tasks_built / "results/tables/ctr.csv")
+    assert {"AUC", "GAUC (RecBench)", "GAUC (FuxiCTR)", "logloss", "latency_ms"} <= set(table.columns)
+    for dataset, model in (("ml-100k", "dnn_id"), ("ml-100k", "deepfm_text"), (SLICE, "dnn_id"), (SLICE, "deepfm_text"), ("all_beauty", "dnn_id")):
+        d = tasks_built / f"results/{dataset}/ctr/{model}/seed1"
+        cell = json.loads((d / "metrics.json").read_text())
+        rows = pl.read_parquet(d / "predictions.parquet")
+        assert rows.columns == ["user_id", "item_id", "label", "score"] and rows.height == cell["n_pairs"]
+        test = pl.read_parquet(tasks_built / f"results/{dataset}/ctr/data/test.parquet")
+        assert rows.select("user_id", "item_id", "label").equals(test.select("user_id", "item_id", pl.col("label")))
+        y, s = rows["label"].to_numpy(), rows["score"].to_numpy()
+        assert _mann_whitney_auc(y, s) == pytest.approx(cell["metrics"]["AUC"], abs=1e-12)
+        per_user = [(g.height, _mann_whitney_auc(g["label"].to_numpy(), g["score"].to_numpy()))
+                    for _, g in rows.group_by("user_id") if g["label"].n_unique() == 2]
+        assert np.mean([a for _, a in per_user]) == pytest.approx(cell["metrics"]["GAUC (RecBench)"], abs=1e-12)
+        assert sum(n * a for n, a in per_user) / sum(n for n, _ in per_user) == pytest.approx(cell["metrics"]["GAUC (FuxiCTR)"], abs=1e-12)
+    na = json.loads((tasks_built / "results/all_beauty/ctr/deepfm_text/seed1/na.json").read_text())
+    assert na["status"] == "n/a" and "built from item text" in na["note"]
+    # (no accuracy bar here: 3 epochs over a 1,500-user slice's ~4,300 training pairs; the
+    # full-Beauty rows are in the README)
+
+
 def test_provenance_chain_comes_from_snakemake_metadata(tasks_built):
     cell = json.loads((tasks_built / f"results/{SLICE}/direct/bpr_mf/seed1/metrics.json").read_text())
     chain = json.loads((tasks_built / cell["provenance"]).read_text())["rule_chain"]
@@ -154,7 +217,7 @@ def test_every_cell_matches_the_cell_schema(tasks_built):
 
     schema = yaml.safe_load((REPO / "schemas/cell.schema.yaml").read_text())
     cells = sorted(tasks_built.glob("results/*/*/*/seed*/metrics.json"))
-    assert {json.loads(p.read_text())["task"] for p in cells} == {"rating", "direct"}
+    assert {json.loads(p.read_text())["task"] for p in cells} == {"rating", "direct", "ctr"}
     for path in cells:
         jsonschema.validate(json.loads(path.read_text()), schema)
 

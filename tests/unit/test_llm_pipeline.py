@@ -77,6 +77,12 @@ def test_gguf_conversion_facts(model_dir):
         assert torch.equal(gguf_model(**ids).logits, model(**ids).logits)  # de-quantised weights survive
     assert manifest["source"]["sha256"] == sha256_file(path)
     assert manifest["hf_id"] == SPEC["hf_id"] and manifest["weights_sha256"]
+    # the conversion memoised gguf's reader and name map (gguf_parsed_once) and put them back
+    import gguf
+    from gguf.gguf_reader import GGUFReader
+    from gguf.tensor_mapping import get_tensor_name_map
+
+    assert gguf.GGUFReader is GGUFReader and gguf.get_tensor_name_map is get_tensor_name_map
 
 
 def test_beam_search_matches_transformers(model_dir):

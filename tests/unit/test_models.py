@@ -34,6 +34,7 @@ def _model(name: str, seed: int = 0) -> SequentialRecommender:
 
 def test_registry_lists_all_models_by_family():
     # semantic models (sasrec_sbert, sid_sasrec, tiger): tests/unit/test_semantic_models.py
+    from llmrecbench.models.ctr.base import CTRModel
     from llmrecbench.models.direct.base import CandidateRanker
     from llmrecbench.models.rating.base import RatingModel
     from llmrecbench.models.registry import model_family
@@ -48,6 +49,7 @@ def test_registry_lists_all_models_by_family():
         "direct": ["bpr_mf", "bpr_mlp", "simplex"],
         "explanation": ["item_retrieval", "nrt", "peter"],
         "summarization": ["lead"],
+        "ctr": ["ctr_autoint", "ctr_dcn", "ctr_dcnv2", "ctr_deepfm", "ctr_dnn", "ctr_finalmlp", "ctr_gdcn", "ctr_masknet", "ctr_pnn"],
     }
     base = {
         "sequential": SequentialRecommender,
@@ -55,6 +57,7 @@ def test_registry_lists_all_models_by_family():
         "direct": CandidateRanker,
         "explanation": TextModel,
         "summarization": TextModel,
+        "ctr": CTRModel,
     }
     for name in available_models():
         cls = get_model_class(name)
@@ -62,7 +65,7 @@ def test_registry_lists_all_models_by_family():
 
 
 def test_unknown_model_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"unknown model 'nope'; known: bert4rec, bias, bpr_mf, bpr_mlp, caser"):
+    with pytest.raises(ConfigError, match=r"unknown model 'nope'; known: bert4rec, bias, bpr_mf, bpr_mlp, caser, ctr_autoint"):
         get_model_class("nope")
 
 

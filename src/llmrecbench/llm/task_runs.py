@@ -98,7 +98,7 @@ def _setup(inputs: dict, spec: dict, llm_cfg: dict):
         raise ConfigError(f"llm setting {spec['setting']!r} ({spec['method']}) needs an adapter")
     records = test_records(inputs, spec, llm_cfg)
     decode = DecodeConfig.from_spec({**llm_cfg.get("decoding", {}), **spec.get("decoding", {})})
-    lm, model_rec, adapter = open_lm(Path(inputs["model"]).parent, inputs.get("adapter"), device_for())
+    lm, model_rec, adapter = open_lm(inputs["model"], inputs.get("adapter"), device_for())
     return records, decode, lm, model_rec, adapter
 
 

@@ -19,6 +19,7 @@ _TASKS = {
     "direct": "llmrecbench.tasks.direct:DirectRecommendation",
     "explanation": "llmrecbench.tasks.explanation:ExplanationGeneration",
     "review": "llmrecbench.tasks.review:ReviewSummarization",
+    "ctr": "llmrecbench.tasks.ctr:CTRPrediction",
 }
 
 

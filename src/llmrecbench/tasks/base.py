@@ -45,7 +45,7 @@ class Metric:
 
 # Where a model family is trained: a sequential model trained for seqrec is the same model
 # when the direct task scores it on candidates, so its weights live under the seqrec folder.
-FAMILY_HOME = {"sequential": "seqrec", "rating": "rating", "direct": "direct", "explanation": "explanation", "summarization": "review"}
+FAMILY_HOME = {"sequential": "seqrec", "rating": "rating", "direct": "direct", "explanation": "explanation", "summarization": "review", "ctr": "ctr"}
 
 
 @dataclass(frozen=True)

@@ -60,12 +60,10 @@ class SeqRec(Task):
         )
 
     def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
-        from pathlib import Path
-
         from llmrecbench.llm.recommend import run_evaluate
 
         return run_evaluate(
-            Path(inputs["model"]).parent, inputs["prompts"], inputs["item_table"], spec, llm_cfg,
+            inputs["model"], inputs["prompts"], inputs["item_table"], spec, llm_cfg,
             dataset=identity["dataset"], model_name=identity["model"], setting=identity["setting"],
             seed=identity["seed"], evaluation=self.options, indexing=identity["indexing"],
             adapter_dir=inputs.get("adapter"), codes_path=inputs.get("codes"),
