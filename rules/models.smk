@@ -55,8 +55,8 @@ rule evaluate_ranking_model:
         "../scripts/evaluate_model.py"
 
 
-# Evaluate one trained rating model on the test pairs -> cell + predictions (RMSE / MAE recomputable).
-rule evaluate_rating_model:
+# Evaluate one trained pointwise model (rating, CTR) on the test pairs -> cell + predictions.parquet (metrics recomputable).
+rule evaluate_pointwise_model:
     input:
         unpack(model_eval_inputs),
     output:
@@ -104,7 +104,7 @@ rule sample_candidates:
         "../scripts/sample_candidates.py"
 
 
-# Write the cell of a model on a dataset whose raw files are missing (e.g. the raw 2014 reviews): N/A and why.
+# Write the cell of a model whose dataset cannot serve it (raw files missing, or no item text for its item representation): N/A and why.
 rule model_na_cell:
     output:
         cell=paths.partial(paths.CELL_FILE, name="na.json"),
@@ -125,7 +125,7 @@ rule model_na_cell:
 
 
 # Evaluate one trained text model on a text task's test pairs -> cell + generations (BLEU / ROUGE recomputable).
-use rule evaluate_rating_model as evaluate_generation_model with:
+use rule evaluate_pointwise_model as evaluate_generation_model with:
     output:
         metrics=paths.partial(paths.CELL_FILE, name="metrics.json"),
         rows=paths.partial(paths.CELL_FILE, name="generations.parquet"),

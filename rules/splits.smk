@@ -24,7 +24,7 @@ rule split_dataset:
         "../scripts/split.py"
 
 
-# Build a task's own data from the shared 8:1:1 split (explanation: Sentires-like extraction; review: text-summary pairs).
+# Build a task's own data (explanation: Sentires-like extraction; review: text-summary pairs; ctr: labelled pairs).
 rule prepare_task_data:
     input:
         unpack(task_data_inputs),

@@ -1,4 +1,4 @@
-"""Rules evaluate_ranking_model / evaluate_rating_model: one trained model on the task's test data
+"""Rules evaluate_ranking_model / evaluate_pointwise_model: one trained model on the task's test data
 -> one table cell, its per-row file, timing and provenance manifest."""
 
 import json

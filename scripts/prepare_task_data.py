@@ -1,5 +1,6 @@
-"""Rule prepare_task_data: a task's own (input, reference) data from the shared split (explanation:
-the Sentires-like extraction; review: text-summary pairs) + stats.json with what was left out."""
+"""Rule prepare_task_data: a task's own data (explanation: the Sentires-like extraction; review:
+text-summary pairs; both from the shared split; ctr: labelled pairs from the interactions) +
+stats.json with what was left out."""
 
 from llmrecbench.io import write_json, write_parquet
 from llmrecbench.tasks import get_task

@@ -9,7 +9,7 @@ Layout (a conventional cell and an LLM cell of the same task sit side by side un
 
     results/{dataset}/data/{interactions,items,users}.parquet, stats.json
     results/{dataset}/splits/{split}/{train,valid,test}.parquet, item_index.parquet, stats.json
-    results/{dataset}/{task}/data/{part}.parquet, stats.json      a task's own data (explanation, review)
+    results/{dataset}/{task}/data/{part}.parquet, stats.json      a task's own data (explanation, review, ctr)
     results/{dataset}/{task}/candidates/{stage}.parquet           sampled candidates (direct)
     results/{dataset}/{task}/{model}/seed{seed}/                  conventional cell + trained model
     results/{dataset}/{task}/{model}/{setting}/seed{seed}/        LLM cell (+ adapter)

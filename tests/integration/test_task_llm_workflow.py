@@ -37,7 +37,7 @@ DIRECT = {"zero_shot_direct": "direct_llmrec", "zero_shot_yesno": "yesno1", "lor
 @pytest.fixture(scope="session")
 def built(tmp_path_factory, mirror_dir) -> Path:
     workdir = tmp_path_factory.mktemp("task_llm_dag")
-    tables = [f"results/tables/{t}.csv" for t in ("rating", "direct", "explanation", "review")]
+    tables = [f"results/tables/{t}.csv" for t in ("rating", "direct", "explanation", "review", "ctr")]
     snakemake(workdir, *tables, mirror=mirror_dir, configfiles=CONFIG)
     return workdir
 
@@ -170,3 +170,31 @@ def test_text_llm_rows_recompute_from_generations_and_title_prompts_are_na(built
     first = json.loads((built / "results/all_beauty/review/prompts/review1-text/train.jsonl").read_text().splitlines()[0])
     assert first["prompt"].startswith("Write a short sentence to summarize the following product review from user_")
     assert len(first["prompt"].split(": ", 1)[1].split()) <= 40  # llm.prompts.max_review_words of tasks_llm.yaml
+
+
+def test_ctr_llm_rows_score_p_yes_on_whole_test_users_and_recompute(built):
+    from llmrecbench.metrics.ctr import ctr_metrics
+
+    test = pl.read_parquet(built / "results/ml-100k/ctr/data/test.parquet")
+    table = pl.read_csv(built / "results/tables/ctr.csv")
+    assert set(table["setting"]) == {"zero-shot", "LoRA (BCE on P(YES))", "LoRA (BCE on P(YES)), unseen template"}
+    for setting, template in (("zero_shot_ctr", "ctr1"), ("lora_ctr", "ctr1"), ("lora_ctr_unseen", "ctr2")):
+        d = cell_dir(built, "ml-100k", "ctr", setting)
+        cell = json.loads((d / "metrics.json").read_text())
+        rows = pl.read_parquet(d / "predictions.parquet")
+        assert rows.columns == ["user_id", "item_id", "label", "score"] and cell["protocol"]["eval_template"] == template
+        assert rows["user_id"].n_unique() == EVAL and rows["score"].is_between(0, 1).all()
+        # whole users: every test pair of each sampled user, with its label
+        sampled = rows["user_id"].unique().implode()
+        expected = test.filter(pl.col("user_id").is_in(sampled)).select("user_id", "item_id", "label").sort("user_id", "item_id")
+        assert rows.select("user_id", "item_id", "label").sort("user_id", "item_id").equals(expected)
+        again = ctr_metrics(rows["user_id"].to_numpy(), rows["label"].to_numpy(), rows["score"].to_numpy())
+        for key in ("AUC", "GAUC (RecBench)", "GAUC (FuxiCTR)", "logloss"):
+            assert again[key] == pytest.approx(cell["metrics"][key], abs=1e-12), (setting, key)
+    unseen = json.loads((cell_dir(built, "ml-100k", "ctr", "lora_ctr_unseen") / "metrics.json").read_text())
+    assert unseen["adapter"]["setting"] == "lora_ctr"
+    meta = json.loads((cell_dir(built, "ml-100k", "ctr", "lora_ctr") / "adapter/llm_adapter.json").read_text())
+    assert meta["config"]["objective"] == "yes_no_bce" and meta["config"]["lora_r"] == 32 and meta["config"]["lora_alpha"] == 128
+    train = [json.loads(x) for x in (built / "results/ml-100k/ctr/prompts/ctr1-text/train.jsonl").read_text().splitlines()]
+    assert all(r["target"] == ("Yes" if r["label"] == 1 else "No") and r["prompt"].endswith("Answer (Yes/No):") for r in train)
+    assert all(len(r["history"]) <= 3 for r in train)  # llm.prompts.ctr_max_history of tasks_llm.yaml

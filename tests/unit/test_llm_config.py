@@ -53,7 +53,7 @@ def test_default_settings_are_llmrec_and_main_run_has_no_llm():
     pt = cfg["llm_settings"]["ptuning_title"]["finetune"]
     assert (pt["prefix_length"], pt["lr"]) == (128, 2e-2) and cfg["llm"]["decoding"]["beam_width"] == 20
     assert cfg["llm_models"]["smollm2"]["hf_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    tasks = ("seqrec", "rating", "direct", "explanation", "review")
+    tasks = ("seqrec", "rating", "direct", "explanation", "review", "ctr")
     for task in tasks:
         assert cfg["tasks"][task]["llm_models"] == [] and cfg["tasks"][task]["llm_settings"] == []
     gpu = merged("configs/llm_gpu.yaml")

@@ -154,7 +154,8 @@ def test_direct_cell_ranks_candidates_by_p_yes_and_recomputes():
 
 
 def test_every_template_belongs_to_one_task_and_seqrec_refuses_others():
-    assert {t.task for t in TEMPLATES.values()} == {"seqrec", "rating", "direct", "explanation", "review"}
+    assert {t.task for t in TEMPLATES.values()} == {"seqrec", "rating", "direct", "explanation", "review", "ctr"}
+    assert seen_templates("ctr") == ["ctr1"] and unseen_templates("ctr") == ["ctr2"]
     assert seen_templates("explanation") == ["expl1", "expl2", "expl_feature"] and unseen_templates("explanation") == ["expl3"]
     assert seen_templates("review") == ["review1", "review2", "review_plain"] and unseen_templates("review") == ["review3"]
     assert seen_templates("rating") == ["rate1", "rate2"] and unseen_templates("rating") == ["rate3", "rate_llmrec"]
@@ -371,3 +372,58 @@ def test_text_cell_scores_read_answers_on_the_sampled_pairs():
     with pytest.raises(InputError, match="row 0 does not match the prompt record"):
         text_llm_cell(Answers(["x"]), forged, task, test, identity={"dataset": "d", "model": "m", "setting": "s", "seed": 1},
                       spec={"setting": "LoRA"}, decode=DecodeConfig(batch_size=2), encode=None, encoder_rec=None, model_rec={})
+
+
+# --------------------------------------------------------------------------- CTR
+
+
+def _ctr_pairs():
+    import polars as pl
+
+    # user 0: clicks 29 and 25, skips 3; user 1: clicks 2, skips 28 (P(YES) grows with the item id)
+    return pl.DataFrame(
+        {"user_id": [0, 0, 0, 1, 1], "item_id": [29, 25, 3, 2, 28], "label": [1, 1, 0, 1, 0],
+         "history": [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [5], [5]]},
+        schema={"user_id": pl.Int32, "item_id": pl.Int32, "label": pl.Int8, "history": pl.List(pl.Int32)},
+    )
+
+
+def test_ctr_prompts_show_the_latest_history_and_answer_yes_or_no():
+    from llmrecbench.llm.task_prompts import ctr_prompts
+
+    records = ctr_prompts(_ctr_pairs(), _catalog(), "ctr1", "train", max_history=2)
+    assert [r["target"] for r in records] == ["Yes", "Yes", "No", "Yes", "No"]
+    assert records[0]["history"] == [3, 4] and "<item_3>, <item_4>" in records[0]["prompt"] and "<item_1>" not in records[0]["prompt"]
+    assert records[0]["prompt"].endswith("Answer (Yes/No):") and "Candidate item: item <item_29>" in records[0]["prompt"]
+    with pytest.raises(ConfigError, match="unseen"):
+        ctr_prompts(_ctr_pairs(), _catalog(), "ctr2", "train", max_history=2)
+
+
+def test_ctr_cell_scores_p_yes_and_recomputes():
+    from llmrecbench.llm.ctr_rows import ctr_llm_cell
+    from llmrecbench.llm.decoding import DecodeConfig
+    from llmrecbench.llm.task_prompts import ctr_prompts
+    from llmrecbench.metrics.ctr import ctr_metrics
+
+    records = ctr_prompts(_ctr_pairs(), _catalog(), "ctr1", "test", max_history=20)
+    cell, rows, timing = ctr_llm_cell(
+        StandInLM(), records, identity={"dataset": "toy", "model": "lm", "setting": "s", "seed": 1},
+        spec={"setting": "zero-shot"}, decode=DecodeConfig(pair_batch_size=2), model_rec={"name": "stand-in"}, n_items=30,
+    )
+    expected = 1 / (1 + np.exp(-np.array([29, 25, 3, 2, 28]) / 100))  # sigmoid(yes - no logit), no = 0
+    assert rows["score"].to_numpy() == pytest.approx(expected)
+    again = ctr_metrics(rows["user_id"].to_numpy(), rows["label"].to_numpy(), rows["score"].to_numpy())
+    # user 0: both clicks above the skip -> 1; user 1: the click (2) below the skip (28) -> 0
+    assert cell["metrics"]["GAUC (RecBench)"] == pytest.approx(0.5) == again["GAUC (RecBench)"]
+    assert cell["metrics"]["AUC"] == pytest.approx(again["AUC"]) and cell["task"] == "ctr"
+    assert timing["batch_size"] == 2 and timing["n_users"] == 5
+
+
+def test_yes_no_bce_is_the_binary_cross_entropy_of_p_yes():
+    from llmrecbench.llm.finetune import yes_no_loss
+
+    lm = StandInLM()
+    batch = [([100 + 29], 1), ([100 + 3], 0)]
+    p = 1 / (1 + np.exp(-np.array([0.29, 0.03])))
+    expected = -(np.log(p[0]) + np.log(1 - p[1])) / 2
+    assert yes_no_loss(lm, batch, "cpu").item() == pytest.approx(expected, rel=1e-5)

@@ -60,6 +60,7 @@ class FinetuneConfig:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
     prefix_length: int = 128
+    objective: str = "lm"  # lm | yes_no_bce (see yes_no_loss)
     seed: int = 42
 
     @classmethod
@@ -71,6 +72,8 @@ class FinetuneConfig:
         cfg = cls(**{k: v for k, v in spec.items() if k in known and k != "seed"}, seed=seed)
         if cfg.method not in ("lora", "prefix"):
             raise ConfigError(f"llm finetune method {cfg.method!r} is not lora or prefix")
+        if cfg.objective not in ("lm", "yes_no_bce"):
+            raise ConfigError(f"llm finetune objective {cfg.objective!r} is not lm or yes_no_bce")
         return cfg
 
 
@@ -184,6 +187,29 @@ def sequence_loss(lm: CausalLM, ids, mask, labels) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100)
 
 
+def encode_labelled(lm: CausalLM, records: Sequence[dict], max_length: int) -> list[tuple[list[int], int]]:
+    """(prompt ids cut from the left to ``max_length``, 0/1 label) of yes/no-labelled records."""
+    out = []
+    for rec in records:
+        if rec.get("label") not in (0, 1):
+            raise InputError("training prompts", f"objective yes_no_bce needs a 0/1 `label` in every record, got {rec.get('label')!r}")
+        out.append((lm.prompt_ids(rec["prompt"])[-max_length:], int(rec["label"])))
+    return out
+
+
+def yes_no_loss(lm: CausalLM, batch: Sequence[tuple[list[int], int]], device) -> torch.Tensor:
+    """L = -(1/B) * sum_k y_k log p_k + (1 - y_k) log(1 - p_k), p_k = P(YES) = sigmoid(log P(yes) -
+    log P(no)) at the answer position (the last prompt token; RecBench's CTR fine-tuning)."""
+    from llmrecbench.llm.readers import yes_logit_margin, yes_no_token_ids
+
+    yes_ids, no_ids = yes_no_token_ids(lm.tok)
+    ids, mask = lm.left_pad([p for p, _ in batch])
+    logits, _, _ = lm.forward(ids.to(device), mask.to(device), logits_to_keep=1)
+    margin = yes_logit_margin(logits[:, -1, :], yes_ids, no_ids)
+    labels = torch.tensor([y for _, y in batch], dtype=margin.dtype, device=margin.device)
+    return torch.nn.functional.binary_cross_entropy_with_logits(margin, labels)
+
+
 def _trainable_state(model) -> dict:
     from peft import get_peft_model_state_dict
 
@@ -241,7 +267,8 @@ def finetune(
     ckpt_dir = Path(checkpoint_root) / fingerprint(cfg, manifest, records, new_tokens)
     model, tok, manifest, new_ids = build_trainable(model_dir, new_tokens, cfg, device)
     lm = CausalLM(model, tok, chat=manifest.get("chat_template", True), device=device)
-    examples = encode_examples(lm, records, cfg.max_length)
+    bce = cfg.objective == "yes_no_bce"
+    examples = encode_labelled(lm, records, cfg.max_length) if bce else encode_examples(lm, records, cfg.max_length)
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     params = [p for p in model.parameters() if p.requires_grad]
@@ -276,15 +303,18 @@ def finetune(
         t0, total, n_tok = time.perf_counter(), 0.0, 0
         for s in range(steps_per_epoch):
             batch = [examples[i] for i in order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()]
-            ids, mask, labels = batch_tensors(lm, batch)
-            ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
-            loss = sequence_loss(lm, ids, mask, labels)
+            if bce:
+                loss, k = yes_no_loss(lm, batch, device), len(batch)
+            else:
+                ids, mask, labels = batch_tensors(lm, batch)
+                ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+                loss = sequence_loss(lm, ids, mask, labels)
+                k = int((labels[:, 1:] != -100).sum())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             opt.step()
             sched.step()
-            k = int((labels[:, 1:] != -100).sum())
             total += loss.item() * k
             n_tok += k
         entry = {"epoch": epoch, "loss": total / max(1, n_tok), "seconds": time.perf_counter() - t0, "lr": sched.get_last_lr()[0]}

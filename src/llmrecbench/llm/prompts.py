@@ -48,7 +48,7 @@ class Template:
     # what the answer is, and so how it is read: item_list (seqrec), rating (a star rating),
     # candidate_item (one of the prompt's candidates), candidate_list (a ranked list of
     # candidate titles, LLMRec zero-shot), yes_no (P(yes) of one user-item pair), explanation /
-    # summary (one generated sentence)
+    # summary (one generated sentence), click (P(YES) of one user-item pair, CTR)
     answer: str = "item_list"
 
     @property
@@ -167,6 +167,13 @@ TASK_TEMPLATES = (
              seen=True, zero_shot=True, task="review", answer="summary"),
     Template("review3", "Summarize in a few words what user_{user_id} says in this review: {review}",
              seen=False, zero_shot=True, task="review", answer="summary"),
+    # CTR prediction (task ctr). ctr1 is RecBench's pair-wise prompt (the behaviour sequence as
+    # item texts, the candidate, "Answer (Yes/No):"), scored by P(YES) from the last-token logits;
+    # ctr2 is held out (unseen)
+    Template("ctr1", "User behavior sequence: {history}\nCandidate item: {item}\nWill the user click the candidate item? Answer (Yes/No):",
+             seen=True, zero_shot=True, task="ctr", answer="click"),
+    Template("ctr2", "A user interacted with these items in this order: {history}. Would the user also click {item}? Answer (Yes/No):",
+             seen=False, zero_shot=True, task="ctr", answer="click"),
     # no prompt at all: the review text is the whole input. Fine-tuned on it, the default LLM stands
     # for LLMRec's GPT-2 / T0 summarization baselines (a language model, not LLMRec's prompt)
     Template("review_plain", "{review}", seen=True, task="review", answer="summary"),

@@ -19,6 +19,9 @@ and ``target`` (the text a fine-tuned model should produce), plus the task's fie
   ``rating``, ``row`` (the pair's row in that part, so a cell can be checked against it) and
   ``feature`` where the task has one; the target is the reference sentence (explanation or
   summary); the review text is cut to ``max_review_words`` words.
+* ctr (template answer ``click``): one record per labelled pair of the task's own data part,
+  with ``item_id``, ``label`` (0/1) and ``history``; the prompt shows the latest ``max_history``
+  history items (RecBench: 20); the target is ``Yes`` / ``No``.
 
 Training negatives come from their own stream (``candidate_seed``, spawn key 3), independent of
 the valid and test candidate draws.
@@ -194,4 +197,22 @@ def text_prompts(pairs, catalog: ItemCatalog, template_id: str, split: str, task
         if pairs.features is not None:
             record["feature"] = pairs.features[row]
         records.append(record)
+    return records
+
+
+CLICK_ANSWERS = {1: "Yes", 0: "No"}
+
+
+def ctr_prompts(pairs, catalog: ItemCatalog, template_id: str, split: str, *, max_history: int) -> list[dict]:
+    """One record per labelled pair of a CTR part (a frame with user_id, item_id, label, history)."""
+    template = get_template(template_id)
+    check_template(template, "ctr", split)
+    records = []
+    for u, i, label, history in pairs.select("user_id", "item_id", "label", "history").iter_rows():
+        shown = list(history)[-max_history:] if max_history > 0 else []
+        records.append({
+            "user_id": int(u), "item_id": int(i), "label": int(label), "history": shown, "split": split,
+            "template": template_id, "item_repr": catalog.item_repr, "target": CLICK_ANSWERS[int(label)],
+            "prompt": template.text.format(user_id=int(u), history=catalog.render_history(shown), item=catalog.render_item(i)),
+        })
     return records

@@ -165,3 +165,52 @@ def evaluate_text_llm(task, inputs: dict, spec: dict, llm_cfg: dict, options: di
         encode=encode, encoder_rec=encoder_rec, model_rec=model_rec,
     )
     return _finish(cell, spec, adapter, spec.get("eval_users", llm_cfg.get("eval_users"))), rows, timing
+
+
+def build_ctr_prompt_file(inputs: dict, key: str, split: str, dest: str | Path, prompt_cfg: dict) -> int:
+    """One CTR prompt file: every labelled pair of the task's ``split`` part under ``key``."""
+    import polars as pl
+
+    from llmrecbench.llm.task_prompts import ctr_prompts
+
+    template_id, item_repr = parse_prompt_key(key)
+    pairs = pl.read_parquet(inputs[split])
+    records = ctr_prompts(pairs, catalog_from_inputs(inputs, item_repr), template_id, split, max_history=int(prompt_cfg["ctr_max_history"]))
+    write_jsonl(records, dest)
+    return len(records)
+
+
+def ctr_test_records(inputs: dict, spec: dict, llm_cfg: dict) -> list[dict]:
+    """Every test pair of a seeded sample of ``eval_users`` test users (whole users, so each keeps
+    both labels and the per-user GAUC stays defined)."""
+    import numpy as np
+
+    from llmrecbench.llm.prompt_files import eval_rows
+
+    path = inputs["prompts"]
+    records = read_jsonl(path)
+    if not records:
+        raise InputError(path, "no test prompts")
+    if records[0]["template"] != spec["eval_template"]:
+        raise InputError(path, f"prompts use template {records[0]['template']!r}, the setting tests {spec['eval_template']!r}")
+    users = np.unique([r["user_id"] for r in records])
+    keep = set(users[eval_rows(len(users), spec.get("eval_users", llm_cfg.get("eval_users")), llm_cfg["eval_sample_seed"])].tolist())
+    return [r for r in records if r["user_id"] in keep]
+
+
+def evaluate_ctr_llm(inputs: dict, spec: dict, llm_cfg: dict, options: dict, *, identity: dict):
+    """Rule ``evaluate_llm`` for the CTR task: (cell, predictions, timing)."""
+    from llmrecbench.llm.ctr_rows import ctr_llm_cell
+    from llmrecbench.llm.fine_tuned import device_for
+    from llmrecbench.pipelines.common import count_rows
+
+    if spec["method"] != "zeroshot" and not inputs.get("adapter"):
+        raise ConfigError(f"llm setting {spec['setting']!r} ({spec['method']}) needs an adapter")
+    records = ctr_test_records(inputs, spec, llm_cfg)
+    decode = DecodeConfig.from_spec({**llm_cfg.get("decoding", {}), **spec.get("decoding", {})})
+    lm, model_rec, adapter = open_lm(inputs["model"], inputs.get("adapter"), device_for())
+    cell, rows, timing = ctr_llm_cell(
+        lm, records, identity=identity, spec=spec, decode=decode, model_rec=model_rec,
+        n_items=count_rows(inputs["item_table"]),
+    )
+    return _finish(cell, spec, adapter, spec.get("eval_users", llm_cfg.get("eval_users"))), rows, timing

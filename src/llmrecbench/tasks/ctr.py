@@ -29,6 +29,10 @@ class CTRPrediction(Task):
     rows_file = "predictions.parquet"
     own_data = True
     count_column = "n_pairs"
+    # LLM rows: RecBench's prompt per pair (llm.task_prompts.ctr_prompts), scored by P(YES)
+    # (llm.ctr_rows); LoRA trains on the same pairs with BCE on P(YES) (finetune objective yes_no_bce)
+    llm = True
+    llm_answers = ("click",)
 
     def prepare_inputs(self, dataset: str) -> dict[str, str]:
         """What the pair builder reads: the dataset's interactions and items (for the id range)."""
@@ -59,3 +63,13 @@ class CTRPrediction(Task):
         from llmrecbench.pipelines.ctr import evaluate_ctr_model
 
         return evaluate_ctr_model(model_path, spec, inputs, self.options, identity=identity)
+
+    def build_llm_prompts(self, inputs, key, split, dest, prompt_cfg, context):
+        from llmrecbench.llm.task_runs import build_ctr_prompt_file
+
+        return build_ctr_prompt_file(inputs, key, split, dest, prompt_cfg)
+
+    def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
+        from llmrecbench.llm.task_runs import evaluate_ctr_llm
+
+        return evaluate_ctr_llm(inputs, spec, llm_cfg, self.options, identity=identity)
