@@ -160,3 +160,21 @@ def test_ctr_models_learn_a_planted_click_rule_and_round_trip(cls, item_repr, tm
     model.save(tmp_path / "m.pt")
     again = CTRModel.load(tmp_path / "m.pt")
     assert torch.equal(again.predict_data(valid), model.predict_data(valid))
+
+
+@pytest.mark.parametrize("item_repr", ["unique_id", "text", "semantic_embedding"])
+def test_shared_encoding_equals_per_position_encoding(item_repr):
+    """fields() encodes each distinct item of a batch once; e_u and e_i equal the direct formulas."""
+    from llmrecbench.models.ctr.features import ItemFeatures
+
+    torch.manual_seed(0)
+    feats = ItemFeatures(12, 4, item_repr, vocab_size=6, title_len=3, vector_dim=5)
+    feats.set_features(tokens=torch.randint(0, 6, (12, 3)), vectors=torch.randn(12, 5))
+    history = torch.tensor([[-1, 3, 3, 7], [-1, -1, -1, -1], [1, 2, 3, 4]])
+    items = torch.tensor([3, 11, 0])
+    user, item = feats.fields(history, items)
+    for row in range(3):
+        h = [i for i in history[row].tolist() if i >= 0]
+        expected = torch.stack([feats.encode(torch.tensor([i]))[0] for i in h]).mean(0) if h else torch.zeros(4)
+        assert torch.allclose(user[row], expected, atol=1e-6)
+        assert torch.allclose(item[row], feats.encode(items[row : row + 1])[0], atol=1e-6)

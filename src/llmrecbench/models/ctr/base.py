@@ -64,7 +64,7 @@ class CTRModel(nn.Module):
 
     # --- the two fields -----------------------------------------------------------------------
     def fields(self, history: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.features.user(history), self.features(items)
+        return self.features.fields(history, items)
 
     def logit(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -57,7 +57,15 @@ class ItemFeatures(nn.Module):
                 self.vectors.copy_(vectors)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """e_i of an int64 tensor of item ids (any shape) -> [..., d]."""
+        """e_i of an int64 tensor of item ids (any shape) -> [..., d]. Text and vector items are
+        encoded once per distinct id of the call, then gathered (a batch's histories repeat items)."""
+        if self.item_repr == "unique_id":
+            return self.table(items)
+        distinct, where = torch.unique(items, return_inverse=True)
+        return self.encode(distinct)[where]
+
+    def encode(self, items: torch.Tensor) -> torch.Tensor:
+        """e_i of a 1-D tensor of item ids, computed for each entry."""
         if self.item_repr == "unique_id":
             return self.table(items)
         if self.item_repr == "text":
@@ -68,6 +76,16 @@ class ItemFeatures(nn.Module):
 
     def user(self, history: torch.Tensor) -> torch.Tensor:
         """e_u = mean of e_j over the history ``[B, H]`` (padding -1) -> [B, d]."""
+        return self.history_mean(history, self.forward(history.clamp(min=0)))
+
+    @staticmethod
+    def history_mean(history: torch.Tensor, vecs: torch.Tensor) -> torch.Tensor:
         mask = (history >= 0).unsqueeze(-1)
-        vecs = self.forward(history.clamp(min=0)) * mask
-        return vecs.sum(1) / mask.sum(1).clamp(min=1)
+        return (vecs * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    def fields(self, history: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(e_u [B, d], e_i [B, d]), encoding the batch's history and candidate items in one call."""
+        ids = torch.cat([history.clamp(min=0).reshape(-1), items.reshape(-1)])
+        vecs = self.forward(ids)
+        hist = vecs[: history.numel()].view(*history.shape, -1)
+        return self.history_mean(history, hist), vecs[history.numel() :]
