@@ -19,5 +19,6 @@ rule plot_tradeoff:
         mem_mb=1000,
     params:
         metric=lambda w: task_of(w).headline,
+        unit=lambda w: task_of(w).latency_unit,
     script:
         "../scripts/plot_tradeoff.py"

@@ -7,5 +7,5 @@ from llmrecbench.workflow import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821 - injected by Snakemake
     table = pl.read_csv(snakemake.input.table)  # noqa: F821
-    tradeoff_plot(table, snakemake.output.plot, metric=snakemake.params.metric)  # noqa: F821
+    tradeoff_plot(table, snakemake.output.plot, metric=snakemake.params.metric, unit=snakemake.params.unit)  # noqa: F821
     log.info("plotted %d rows", table.height)

@@ -101,3 +101,16 @@ def test_cell_writer_refuses_incomplete_cells_and_na_without_reason(tmp_path):
         write_cell({"dataset": "d"}, tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
     assert na_cell(**ident, protocol={}, reason="N/A: no ratings")["status"] == "n/a"
+
+
+def test_tradeoff_plot_writes_a_png_with_the_tasks_latency_unit(tmp_path):
+    import polars as pl
+
+    from llmrecbench.tables.plots import tradeoff_plot
+    from llmrecbench.tasks import get_task
+
+    table = pl.DataFrame({"dataset": ["d", "d"], "model": ["a", "b"], "item_repr": ["unique_id"] * 2, "setting": ["s"] * 2,
+                          "AUC": [0.7, None], "latency_ms": [0.01, None]})
+    assert get_task("ctr").latency_unit == "test pair" and get_task("seqrec").latency_unit == "test user"
+    tradeoff_plot(table, tmp_path / "p.png", metric="AUC", unit=get_task("ctr").latency_unit)
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,10 +9,10 @@ import polars as pl
 from llmrecbench.io import atomic_path
 
 
-def tradeoff_plot(table: pl.DataFrame, dest: str | Path, metric: str = "NDCG@10", latency: str = "latency_ms") -> None:
+def tradeoff_plot(table: pl.DataFrame, dest: str | Path, metric: str = "NDCG@10", latency: str = "latency_ms", unit: str = "test user") -> None:
     """Accuracy against scoring latency per sample, one point per table row (RecBench's trade-off).
 
-    x = mean latency per test user in ms (log scale), y = mean ``metric`` over seeds, error bars
+    x = mean latency per ``unit`` (test user or test pair, as the task declares) in ms (log scale), y = mean ``metric`` over seeds, error bars
     = std over seeds. Rows without a latency or a metric (N/A cells) are left out and listed in
     the figure's footnote.
     """
@@ -33,7 +33,7 @@ def tradeoff_plot(table: pl.DataFrame, dest: str | Path, metric: str = "NDCG@10"
         ax.errorbar(row[latency], row[metric], yerr=row.get(f"{metric}_std") or 0.0, fmt="o", capsize=3)
         ax.annotate(row["label"], (row[latency], row[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("scoring latency per test user (ms, log scale)")
+    ax.set_xlabel(f"scoring latency per {unit} (ms, log scale)")
     ax.set_ylabel(f"{metric} (mean over seeds)")
     ax.set_title(f"Accuracy vs latency ({metric})")
     ax.grid(True, which="both", alpha=0.3)

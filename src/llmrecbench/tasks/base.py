@@ -62,6 +62,7 @@ class Task:
     rows_file: ClassVar[str] = "topk.parquet"
     own_data: ClassVar[bool] = False  # True: a data rule builds results/{dataset}/{task}/data/ (prepare)
     count_column: ClassVar[str] = "n_users"  # what the table counts per row (test users, or test pairs)
+    latency_unit: ClassVar[str] = "test user"  # what the latency column is per (the trade-off plot's x label)
     llm: ClassVar[bool] = False
     llm_answers: ClassVar[tuple[str, ...]] = ()
     options: dict = field(default_factory=dict)  # the task's `evaluation:` block of the config

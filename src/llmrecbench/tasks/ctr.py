@@ -29,6 +29,7 @@ class CTRPrediction(Task):
     rows_file = "predictions.parquet"
     own_data = True
     count_column = "n_pairs"
+    latency_unit = "test pair"
     # LLM rows: RecBench's prompt per pair (llm.task_prompts.ctr_prompts), scored by P(YES)
     # (llm.ctr_rows); LoRA trains on the same pairs with BCE on P(YES) (finetune objective yes_no_bce)
     llm = True

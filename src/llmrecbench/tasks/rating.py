@@ -26,6 +26,7 @@ class RatingPrediction(Task):
     headline = "RMSE"
     monitor = Monitor("RMSE", "min")
     rows_file = "predictions.parquet"
+    latency_unit = "test pair"
     llm = True
     llm_answers = ("rating",)
 

@@ -35,6 +35,7 @@ class TextGenerationTask(Task):
     rows_file = "generations.parquet"
     own_data = True
     count_column = "n_pairs"
+    latency_unit = "test pair"
     # LLM rows: prompt records from the task's own data (llm.task_prompts.text_prompts), one
     # greedy sentence read by llm.readers.read_sentence (llm.text_rows)
     llm = True
