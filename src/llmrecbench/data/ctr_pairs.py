@@ -201,10 +201,13 @@ class CTRData:
         return len(self.labels)
 
 
-def load_ctr_part(path: str | Path, n_items: int, max_history: int) -> CTRData:
-    """A pair file as :class:`CTRData` (checked against ``n_items``), histories cut to ``max_history``."""
+def load_ctr_part(path: str | Path, n_items: int, max_history: int | None = None) -> CTRData:
+    """A pair file as :class:`CTRData` (checked against ``n_items``), histories cut to ``max_history``
+    (None: the longest history the file stores)."""
     frame = pl.read_parquet(path)
     check_pairs(frame, n_items, path)
+    if max_history is None:
+        max_history = int(frame["history"].list.len().max() or 0)
     hist = np.full((frame.height, max(1, max_history)), -1, dtype=np.int64)
     for row, h in enumerate(frame["history"].to_list()):
         h = h[-max_history:]

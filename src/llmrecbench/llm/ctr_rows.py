@@ -23,13 +23,13 @@ from llmrecbench.llm.generate import CausalLM, Stopwatch
 from llmrecbench.llm.readers import yes_logit_margin, yes_no_token_ids
 from llmrecbench.metrics.ctr import ctr_metrics
 from llmrecbench.tables.cells import make_cell
+from llmrecbench.tasks.ctr import CTRPrediction
 
 log = logging.getLogger("llmrecbench")
 
 
-def p_yes(lm: CausalLM, prompts: list[list[int]]) -> np.ndarray:
+def p_yes(lm: CausalLM, prompts: list[list[int]], yes_ids: list[int], no_ids: list[int]) -> np.ndarray:
     """P(YES | yes or no) of each tokenised prompt (one left-padded forward pass)."""
-    yes_ids, no_ids = yes_no_token_ids(lm.tok)
     with torch.no_grad():
         logits, _, _ = lm.forward(*lm.left_pad(prompts))
         return torch.sigmoid(yes_logit_margin(logits[:, -1, :], yes_ids, no_ids)).double().cpu().numpy()
@@ -41,19 +41,20 @@ def ctr_llm_cell(lm: CausalLM, records: list[dict], *, identity: dict, spec: dic
     length is bounded by the history shown, ``llm.prompts.ctr_max_history``)."""
     size = max(1, decode.pair_batch_size)
     ids = [lm.prompt_ids(r["prompt"]) for r in records]
-    p_yes(lm, ids[:size])  # warm-up: one full batch
+    yes_no = yes_no_token_ids(lm.tok)
+    p_yes(lm, ids[:size], *yes_no)  # warm-up: one full batch
     watch = Stopwatch(lm.device)
     scores: list[np.ndarray] = []
     for start in range(0, len(ids), size):
         with watch:
-            scores.append(p_yes(lm, ids[start : start + size]))
+            scores.append(p_yes(lm, ids[start : start + size], *yes_no))
         if start % (20 * size) == 0:
             log.info("ctr: %d/%d pairs, %.1f s", start + len(scores[-1]), len(ids), watch.seconds)
     score = np.concatenate(scores) if scores else np.empty(0)
     users = np.asarray([r["user_id"] for r in records])
     labels = np.asarray([r["label"] for r in records], dtype=np.float64)
     metrics = ctr_metrics(users, labels, score)
-    headline = {k: metrics[k] for k in ("AUC", "GAUC (RecBench)", "GAUC (FuxiCTR)", "logloss")}  # every pair scored: no N/A
+    headline = {m.name: metrics[m.name] for m in CTRPrediction.metric_columns}  # every pair scored: no N/A
     protocol = {
         "split": "user_disjoint",
         "scoring": "P(YES) = softmax over the last-token logits of the YES and NO tokens; no generation",

@@ -197,12 +197,13 @@ def encode_labelled(lm: CausalLM, records: Sequence[dict], max_length: int) -> l
     return out
 
 
-def yes_no_loss(lm: CausalLM, batch: Sequence[tuple[list[int], int]], device) -> torch.Tensor:
+def yes_no_loss(lm: CausalLM, batch: Sequence[tuple[list[int], int]], device, yes_no: tuple[list[int], list[int]] | None = None) -> torch.Tensor:
     """L = -(1/B) * sum_k y_k log p_k + (1 - y_k) log(1 - p_k), p_k = P(YES) = sigmoid(log P(yes) -
-    log P(no)) at the answer position (the last prompt token; RecBench's CTR fine-tuning)."""
+    log P(no)) at the answer position (the last prompt token; RecBench's CTR fine-tuning).
+    ``yes_no``: the tokenizer's yes / no first-token ids (looked up here when not given)."""
     from llmrecbench.llm.readers import yes_logit_margin, yes_no_token_ids
 
-    yes_ids, no_ids = yes_no_token_ids(lm.tok)
+    yes_ids, no_ids = yes_no or yes_no_token_ids(lm.tok)
     ids, mask = lm.left_pad([p for p, _ in batch])
     logits, _, _ = lm.forward(ids.to(device), mask.to(device), logits_to_keep=1)
     margin = yes_logit_margin(logits[:, -1, :], yes_ids, no_ids)
@@ -269,6 +270,11 @@ def finetune(
     lm = CausalLM(model, tok, chat=manifest.get("chat_template", True), device=device)
     bce = cfg.objective == "yes_no_bce"
     examples = encode_labelled(lm, records, cfg.max_length) if bce else encode_examples(lm, records, cfg.max_length)
+    yes_no = None
+    if bce:
+        from llmrecbench.llm.readers import yes_no_token_ids
+
+        yes_no = yes_no_token_ids(tok)
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     params = [p for p in model.parameters() if p.requires_grad]
@@ -304,7 +310,7 @@ def finetune(
         for s in range(steps_per_epoch):
             batch = [examples[i] for i in order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()]
             if bce:
-                loss, k = yes_no_loss(lm, batch, device), len(batch)
+                loss, k = yes_no_loss(lm, batch, device, yes_no), len(batch)
             else:
                 ids, mask, labels = batch_tensors(lm, batch)
                 ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)

@@ -70,16 +70,20 @@ def open_lm(model_dir: str | Path, adapter_dir: str | Path | None, device: str):
     return lm, meta["base_model"], {"method": meta["method"], "train_fingerprint": meta.get("train_fingerprint")}
 
 
-def test_records(inputs: dict, spec: dict, llm_cfg: dict) -> list[dict]:
-    """The seeded sample of test prompt records (users, or rating pairs) the setting evaluates."""
-    path = inputs["prompts"]
-    eval_users = spec.get("eval_users", llm_cfg.get("eval_users"))
-    records = select_records(read_jsonl(path), eval_users, llm_cfg.get("eval_sample_seed", 2022))
+def read_test_prompts(path: str | Path, spec: dict) -> list[dict]:
+    """Every test prompt record of ``path``, checked to be of the setting's evaluation template."""
+    records = read_jsonl(path)
     if not records:
         raise InputError(path, "no test prompts")
     if records[0]["template"] != spec["eval_template"]:
         raise InputError(path, f"prompts use template {records[0]['template']!r}, the setting tests {spec['eval_template']!r}")
     return records
+
+
+def test_records(inputs: dict, spec: dict, llm_cfg: dict) -> list[dict]:
+    """The seeded sample of test prompt records (users, or rating pairs) the setting evaluates."""
+    eval_users = spec.get("eval_users", llm_cfg.get("eval_users"))
+    return select_records(read_test_prompts(inputs["prompts"], spec), eval_users, llm_cfg.get("eval_sample_seed", 2022))
 
 
 def _finish(cell: dict, spec: dict, adapter: dict | None, eval_users) -> dict:
@@ -91,12 +95,13 @@ def _finish(cell: dict, spec: dict, adapter: dict | None, eval_users) -> dict:
     return cell
 
 
-def _setup(inputs: dict, spec: dict, llm_cfg: dict):
+def _setup(inputs: dict, spec: dict, llm_cfg: dict, select=test_records):
+    """(test records chosen by ``select``, decoding, LM, model record, adapter record)."""
     from llmrecbench.llm.fine_tuned import device_for
 
     if spec["method"] != "zeroshot" and not inputs.get("adapter"):
         raise ConfigError(f"llm setting {spec['setting']!r} ({spec['method']}) needs an adapter")
-    records = test_records(inputs, spec, llm_cfg)
+    records = select(inputs, spec, llm_cfg)
     decode = DecodeConfig.from_spec({**llm_cfg.get("decoding", {}), **spec.get("decoding", {})})
     lm, model_rec, adapter = open_lm(inputs["model"], inputs.get("adapter"), device_for())
     return records, decode, lm, model_rec, adapter
@@ -187,12 +192,7 @@ def ctr_test_records(inputs: dict, spec: dict, llm_cfg: dict) -> list[dict]:
 
     from llmrecbench.llm.prompt_files import eval_rows
 
-    path = inputs["prompts"]
-    records = read_jsonl(path)
-    if not records:
-        raise InputError(path, "no test prompts")
-    if records[0]["template"] != spec["eval_template"]:
-        raise InputError(path, f"prompts use template {records[0]['template']!r}, the setting tests {spec['eval_template']!r}")
+    records = read_test_prompts(inputs["prompts"], spec)
     users = np.unique([r["user_id"] for r in records])
     keep = set(users[eval_rows(len(users), spec.get("eval_users", llm_cfg.get("eval_users")), llm_cfg["eval_sample_seed"])].tolist())
     return [r for r in records if r["user_id"] in keep]
@@ -201,14 +201,9 @@ def ctr_test_records(inputs: dict, spec: dict, llm_cfg: dict) -> list[dict]:
 def evaluate_ctr_llm(inputs: dict, spec: dict, llm_cfg: dict, options: dict, *, identity: dict):
     """Rule ``evaluate_llm`` for the CTR task: (cell, predictions, timing)."""
     from llmrecbench.llm.ctr_rows import ctr_llm_cell
-    from llmrecbench.llm.fine_tuned import device_for
     from llmrecbench.pipelines.common import count_rows
 
-    if spec["method"] != "zeroshot" and not inputs.get("adapter"):
-        raise ConfigError(f"llm setting {spec['setting']!r} ({spec['method']}) needs an adapter")
-    records = ctr_test_records(inputs, spec, llm_cfg)
-    decode = DecodeConfig.from_spec({**llm_cfg.get("decoding", {}), **spec.get("decoding", {})})
-    lm, model_rec, adapter = open_lm(inputs["model"], inputs.get("adapter"), device_for())
+    records, decode, lm, model_rec, adapter = _setup(inputs, spec, llm_cfg, select=ctr_test_records)
     cell, rows, timing = ctr_llm_cell(
         lm, records, identity=identity, spec=spec, decode=decode, model_rec=model_rec,
         n_items=count_rows(inputs["item_table"]),

@@ -27,14 +27,10 @@ from llmrecbench.training import fit
 TOKEN = re.compile(r"[a-z0-9]+")
 
 
-def stored_history(path: str) -> int:
-    """The longest history stored in a pair file (>= 1)."""
-    return max(1, int(pl.read_parquet(path, columns=["history"])["history"].list.len().max() or 0))
-
-
 def load_parts(inputs: dict[str, str], parts=("train", "valid", "test")) -> dict[str, CTRData]:
+    """The pair files as arrays, each history as long as the longest one the file stores."""
     n_items = count_rows(inputs["item_table"])
-    return {p: load_ctr_part(inputs[p], n_items, stored_history(inputs[p])) for p in parts}
+    return {p: load_ctr_part(inputs[p], n_items) for p in parts}
 
 
 def title_tokens(item_table: str, title_len: int, max_vocab: int) -> tuple[torch.Tensor, int]:
@@ -57,10 +53,12 @@ def title_tokens(item_table: str, title_len: int, max_vocab: int) -> tuple[torch
 
 
 def item_vectors(path: str, n_items: int) -> torch.Tensor:
-    frame = pl.read_parquet(path).sort("item_id")
-    if frame.height != n_items or frame["item_id"].to_list() != list(range(n_items)):
-        raise InputError(path, f"expected one vector per item 0..{n_items - 1}, found {frame.height} rows")
-    return torch.from_numpy(np.stack(frame["vector"].to_list()).astype(np.float32))
+    from llmrecbench.semantic_ids.pipeline import read_vectors
+
+    ids, vectors = read_vectors(path)
+    if len(ids) != n_items or not np.array_equal(ids, np.arange(n_items)):
+        raise InputError(path, f"expected one vector per item 0..{n_items - 1}, found {len(ids)} rows")
+    return torch.from_numpy(vectors)
 
 
 def feature_inputs(spec: dict, inputs: dict[str, str], n_items: int, options: dict) -> tuple[dict, dict]:
