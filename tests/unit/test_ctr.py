@@ -109,6 +109,31 @@ def test_ctr_metrics_against_hand_computed_values():
     assert m["gauc_users"] == 2 and m["gauc_users_skipped"] == 1
 
 
+def test_user_aucs_equal_sklearn_per_user_loop_with_ties_and_one_label_users():
+    """The vectorised Mann-Whitney user AUCs are RecBench's per-group ``roc_auc_score``."""
+    from sklearn.metrics import roc_auc_score
+
+    from llmrecbench.metrics.ctr import user_aucs
+
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 300, 5000)
+    labels = rng.integers(0, 2, 5000)
+    scores = rng.integers(0, 6, 5000) / 5.0  # few distinct values: many ties inside users
+    values, counts, skipped = user_aucs(users, labels, scores)
+    expected, sizes, alone = [], [], 0
+    for u in np.unique(users):
+        y, s = labels[users == u], scores[users == u]
+        if y.min() == y.max():
+            alone += 1
+            continue
+        expected.append(roc_auc_score(y, s))
+        sizes.append(y.size)
+    np.testing.assert_allclose(values, expected, rtol=0, atol=1e-12)
+    assert counts.tolist() == sizes and skipped == alone
+    single = user_aucs(np.array([3, 3, 3, 4]), np.array([1, 1, 1, 0]), np.array([0.1, 0.2, 0.3, 0.4]))
+    assert single[0].size == 0 and single[2] == 2
+
+
 # every model over IDs; the four RecBench runs over all three representations also over text and vectors
 MODEL_REPRS = [(c, "unique_id") for c in CTR_CLASSES] + [
     (c, r) for c in ("ctr_dnn", "ctr_deepfm", "ctr_dcnv2", "ctr_autoint") for r in ("text", "semantic_embedding")
