@@ -129,6 +129,11 @@ def model_spec(wildcards):
     return spec
 
 
+def row_indexing(wildcards):
+    """The item numbering a row's model sees: its block's `indexing:`, else `splits.indexing`."""
+    return model_spec(wildcards).get("indexing", config["splits"]["indexing"])
+
+
 def trained_model_spec(wildcards):
     """The block of a model trained under {task} (its family's home task), less its test-time
     `decoding:` (so changing the beam width re-evaluates without retraining); a `weights_from:`

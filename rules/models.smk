@@ -50,7 +50,7 @@ rule evaluate_ranking_model:
     params:
         spec=model_spec,
         evaluation=task_evaluation,
-        indexing=config["splits"]["indexing"],
+        indexing=row_indexing,
     script:
         "../scripts/evaluate_model.py"
 
@@ -78,7 +78,7 @@ rule evaluate_pointwise_model:
     params:
         spec=model_spec,
         evaluation=task_evaluation,
-        indexing=config["splits"]["indexing"],
+        indexing=row_indexing,
     script:
         "../scripts/evaluate_model.py"
 

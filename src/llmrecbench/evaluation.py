@@ -20,10 +20,77 @@ import numpy as np
 import torch
 
 from llmrecbench.metrics import ranking_metrics, ranks_from_scores
+from llmrecbench.metrics.ranking import topk_stable
 
 # A scorer takes a batch of item-id histories (0-based ids, chronological) and returns
 # float scores of shape [len(batch), n_items]; higher means more likely next.
 ScoreFn = Callable[[Sequence[np.ndarray]], torch.Tensor]
+
+
+LATENCY_SCOPE = "input histories -> ranked item lists (scoring or decoding, history masking, ranking, top-k)"
+
+
+@dataclass
+class Latency:
+    """One latency protocol for every row (RecBench's averaged inference time per sample).
+
+    ``ms_per_user``: wall time of the whole per-batch step, input histories to ranked lists
+    (:data:`LATENCY_SCOPE`), over all test users at ``batch_size``, after one untimed warm-up
+    batch through the same step, CUDA synchronised; divided by the users. ``ms_per_user_batch1``:
+    the same step one user at a time over the first ``n_batch1`` users (after the warm-up).
+    """
+
+    batch_size: int
+    device: str
+    ms_per_user: float
+    ms_per_user_batch1: float | None = None
+    n_batch1: int = 0
+
+    def record(self, method: str) -> dict:
+        """The ``timing.json`` fields (``latency_ms_per_user`` is what tables and plots read)."""
+        return {
+            "latency_ms_per_user": self.ms_per_user,
+            "latency_ms_per_user_batch1": self.ms_per_user_batch1,
+            "batch_size": int(self.batch_size),
+            "n_users_batch1": int(self.n_batch1),
+            "device": self.device,
+            "scope": LATENCY_SCOPE,
+            "method": method,
+        }
+
+    def protocol(self) -> dict:
+        """What the cell's protocol records (the measurement's conditions, not its value)."""
+        return {"latency_batch_size": int(self.batch_size), "latency_device": self.device}
+
+
+def _synchronise(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_step(step: Callable[[slice], object], n: int, batch_size: int, device: str, batch1_users: int) -> tuple[list, Latency]:
+    """Run ``step(rows)`` over ``n`` users in batches and time it by the :class:`Latency` protocol.
+    Returns the per-batch outputs (in order) and the latency."""
+    outputs: list = []
+    if n == 0:
+        return outputs, Latency(batch_size, device, 0.0)
+    step(slice(0, min(batch_size, n)))  # warm-up: the whole step once, untimed
+    _synchronise(device)
+    seconds = 0.0
+    for start in range(0, n, batch_size):
+        t0 = time.perf_counter()
+        outputs.append(step(slice(start, min(start + batch_size, n))))
+        _synchronise(device)
+        seconds += time.perf_counter() - t0
+    one = min(int(batch1_users), n)
+    batch1 = None
+    if one:
+        t0 = time.perf_counter()
+        for u in range(one):
+            step(slice(u, u + 1))
+        _synchronise(device)
+        batch1 = 1000.0 * (time.perf_counter() - t0) / one
+    return outputs, Latency(batch_size, device, 1000.0 * seconds / n, batch1, one)
 
 
 @dataclass
@@ -35,11 +102,15 @@ class RankingResult:
     topk: np.ndarray  # [U, k] item ids, best first
     n_target_in_history: int = 0
     protocol: dict = field(default_factory=dict)
-    score_seconds: float = 0.0  # wall time inside score_fn after one warm-up batch
+    latency: Latency | None = None  # None when not timed (validation)
     # generated lists only: entries that decode to no item, and all entries the decoder returned
     n_invalid: int = 0
     n_generated: int = 0
     n_users_without_item: int = 0  # users whose whole list holds no item (the N/A of LLM cells)
+
+    @property
+    def score_seconds(self) -> float:
+        return 0.0 if self.latency is None else self.latency.ms_per_user * len(self.ranks) / 1000.0
 
 
 def history_mask_index(histories: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,57 +132,59 @@ def evaluate_full_ranking(
     batch_size: int = 1024,
     topk: int = 20,
     warmup: bool = True,
+    batch1_users: int = 0,
+    device: str = "cpu",
 ) -> RankingResult:
     """Rank each target among all ``n_items`` items and compute HR@k, NDCG@k and MRR.
 
     With ``mask_history`` every item in the user's input history gets score ``-inf`` before
     ranking (RecBole / S3-Rec full-sort protocol); a target that is itself in the history then
     ranks behind every unseen item, and how often that happens is reported. ``topk=0`` stores no
-    lists and skips their sort (validation during training needs only the ranks); ``warmup``
-    scores one batch before the timed loop.
+    lists (validation during training needs only the ranks). ``warmup`` (test cells) times the
+    whole step by the :class:`Latency` protocol, on ``device`` where the model runs, with
+    ``batch1_users`` users also one at a time; without it nothing is timed.
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != targets.shape[0]:
         raise ValueError("one target per history is required")
-    all_ranks = np.empty(targets.shape[0], dtype=np.int64)
-    all_topk = np.empty((targets.shape[0], topk), dtype=np.int64)
-    in_history = 0
-    score_seconds = 0.0
-    if warmup and len(histories):
-        score_fn(histories[:batch_size])  # warm-up (allocator, kernels) outside the timing
-    for start in range(0, targets.shape[0], batch_size):
-        batch_hist = histories[start : start + batch_size]
-        batch_tgt = torch.from_numpy(targets[start : start + batch_size])
-        t0 = time.perf_counter()
-        scores = score_fn(batch_hist)
-        if scores.is_cuda:
-            torch.cuda.synchronize()
-        score_seconds += time.perf_counter() - t0
-        scores = scores.detach().float().cpu()
+
+    def step(rows: slice):
+        batch_hist = histories[rows]
+        batch_tgt = torch.from_numpy(targets[rows])
+        scores = score_fn(batch_hist).detach().float()
         if scores.shape != (len(batch_hist), n_items):
             raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected ({len(batch_hist)}, {n_items})")
+        in_history = 0
         if mask_history:
-            rows, cols = history_mask_index(batch_hist)
-            hit = scores.new_zeros(scores.shape, dtype=torch.bool)
-            hit[rows, cols] = True
-            in_history += int(hit.gather(1, batch_tgt.view(-1, 1)).sum())
+            r, c = history_mask_index(batch_hist)
+            hit = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+            hit[r.to(scores.device), c.to(scores.device)] = True
+            in_history = int(hit.gather(1, batch_tgt.view(-1, 1).to(scores.device)).sum())
             scores = scores.masked_fill(hit, float("-inf"))
-        all_ranks[start : start + len(batch_hist)] = ranks_from_scores(scores, batch_tgt).numpy()
-        if topk:
-            order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :topk]
-            all_topk[start : start + len(batch_hist)] = order.numpy()
+        ranks = ranks_from_scores(scores, batch_tgt.to(scores.device)).cpu().numpy()
+        lists = topk_stable(scores, topk).cpu().numpy() if topk else None
+        return ranks, lists, in_history
+
+    if warmup:
+        outputs, latency = time_step(step, targets.shape[0], batch_size, device, batch1_users)
+    else:
+        outputs = [step(slice(s, s + batch_size)) for s in range(0, targets.shape[0], batch_size)]
+        latency = None
+    all_ranks = np.concatenate([o[0] for o in outputs]) if outputs else np.empty(0, dtype=np.int64)
+    all_topk = np.concatenate([o[1] for o in outputs]) if outputs and topk else np.empty((targets.shape[0], topk), dtype=np.int64)
     return RankingResult(
         metrics=ranking_metrics(all_ranks, ks),
         ranks=all_ranks,
         topk=all_topk,
-        n_target_in_history=in_history,
+        n_target_in_history=sum(o[2] for o in outputs),
         protocol={"ranking": "full", "mask_history": bool(mask_history), "n_items": int(n_items)},
-        score_seconds=score_seconds,
+        latency=latency,
     )
 
 
-# A generator takes a batch of histories and returns [len(batch), W] int64 item ids, best first;
-# negative entries are not items (-1: an invalid generated sequence, -2: an empty slot).
+# A generator takes a batch of histories (and ``exclude=``: per user the items it must not
+# return, or None) and returns [len(batch), W] int64 item ids, best first; negative entries are
+# not items (-1: an invalid generated sequence, -2: an empty slot).
 GenerateFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 INVALID_ITEM, NO_ITEM = -1, -2
 
@@ -153,48 +226,60 @@ def evaluate_generated_lists(
     mask_history: bool = True,
     batch_size: int = 1024,
     topk: int = 20,
+    warmup: bool = False,
+    batch1_users: int = 0,
+    device: str = "cpu",
 ) -> RankingResult:
     """HR@k, NDCG@k and MRR of ranked lists from a generative model, by the same metric functions.
 
-    The rank of a target is its position in the user's list after (with ``mask_history``) the
-    history items are removed from it; a target not in the list gets rank ``inf``. An invalid
-    entry (a generated code sequence that is no item) keeps its position and counts as a miss.
-    ``n_invalid / n_generated`` is the invalid rate over every entry the generator returned.
-    The stored top-k lists hold -1 for positions without an item.
+    With ``mask_history`` the generator is asked to exclude the user's history items while it
+    decodes (``exclude=``), so the list is cut to its width *after* masking, as a full-ranking row
+    masks and then takes its top k; any history item that still comes back is removed. The rank
+    of a target is its position in that list; a target not in the list gets rank ``inf``. An
+    invalid entry (a generated code sequence that is no item) keeps its position and counts as a
+    miss. ``n_invalid / n_generated`` is the invalid rate over every entry the generator returned.
+    The stored top-k lists hold -1 for positions without an item. ``warmup`` times the step by the
+    :class:`Latency` protocol (``batch_size`` should then be the decoder's real batch).
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != targets.shape[0]:
         raise ValueError("one target per history is required")
-    all_ranks = np.empty(targets.shape[0], dtype=np.float64)
-    all_topk = np.full((targets.shape[0], topk), INVALID_ITEM, dtype=np.int64)
-    in_history = n_invalid = n_generated = n_without = 0
-    seconds = 0.0
-    for start in range(0, targets.shape[0], batch_size):
-        batch_hist = histories[start : start + batch_size]
-        batch_tgt = targets[start : start + batch_size]
-        t0 = time.perf_counter()
-        lists = np.asarray(generate_fn(batch_hist), dtype=np.int64)
-        seconds += time.perf_counter() - t0
+
+    def step(rows: slice):
+        batch_hist = histories[rows]
+        batch_tgt = targets[rows]
+        lists = np.asarray(generate_fn(batch_hist, exclude=batch_hist if mask_history else None), dtype=np.int64)
         if lists.ndim != 2 or lists.shape[0] != len(batch_hist):
             raise ValueError(f"generator returned shape {lists.shape}, expected ({len(batch_hist)}, W)")
         if (lists >= n_items).any() or (lists < NO_ITEM).any():
             raise ValueError(f"generator returned ids outside [0, {n_items}) and {{-1, -2}}")
-        n_invalid += int((lists == INVALID_ITEM).sum())
-        n_generated += int((lists != NO_ITEM).sum())
-        n_without += int((lists < 0).all(axis=1).sum())
+        counts = (int((lists == INVALID_ITEM).sum()), int((lists != NO_ITEM).sum()), int((lists < 0).all(axis=1).sum()))
+        in_history = 0
         if mask_history:
-            in_history += sum(int(t in set(h.tolist())) for h, t in zip(batch_hist, batch_tgt))
+            in_history = sum(int(t in set(h.tolist())) for h, t in zip(batch_hist, batch_tgt))
             lists = drop_history_items(lists, batch_hist)
-        all_ranks[start : start + len(batch_hist)] = ranks_from_lists(lists, batch_tgt)
+        ranks = ranks_from_lists(lists, batch_tgt)
         width = min(topk, lists.shape[1])
-        all_topk[start : start + len(batch_hist), :width] = np.where(lists[:, :width] >= 0, lists[:, :width], INVALID_ITEM)
+        shown = np.full((len(batch_hist), topk), INVALID_ITEM, dtype=np.int64)
+        shown[:, :width] = np.where(lists[:, :width] >= 0, lists[:, :width], INVALID_ITEM)
+        return ranks, shown, in_history, counts
+
+    if warmup:
+        outputs, latency = time_step(step, targets.shape[0], batch_size, device, batch1_users)
+    else:
+        outputs = [step(slice(s, s + batch_size)) for s in range(0, targets.shape[0], batch_size)]
+        latency = None
+    all_ranks = np.concatenate([o[0] for o in outputs]) if outputs else np.empty(0, dtype=np.float64)
+    all_topk = np.concatenate([o[1] for o in outputs]) if outputs else np.full((0, topk), INVALID_ITEM, dtype=np.int64)
+    n_invalid, n_generated, n_without = (sum(o[3][j] for o in outputs) for j in range(3))
     return RankingResult(
-        metrics=ranking_metrics(all_ranks, ks),
-        ranks=all_ranks,
+        metrics=ranking_metrics(all_ranks.astype(np.float64), ks),
+        ranks=all_ranks.astype(np.float64),
         topk=all_topk,
-        n_target_in_history=in_history,
-        protocol={"ranking": "generated_list", "mask_history": bool(mask_history), "n_items": int(n_items)},
-        score_seconds=seconds,
+        n_target_in_history=sum(o[2] for o in outputs),
+        protocol={"ranking": "generated_list", "mask_history": bool(mask_history), "n_items": int(n_items),
+                  "history_masking": "history paths masked during decoding, then the list is cut" if mask_history else "none"},
+        latency=latency,
         n_invalid=n_invalid,
         n_generated=n_generated,
         n_users_without_item=n_without,

@@ -31,6 +31,8 @@ def limit_threads(threads: int) -> None:
     else:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(threads)
+    # deterministic cuBLAS on GPU (read when cuBLAS starts; no effect on CPU)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 @contextlib.contextmanager

@@ -40,3 +40,24 @@ def test_matches_per_user_reference():
         for i in range(n_users):
             if res.ranks[i] <= 5:
                 assert res.topk[i, res.ranks[i] - 1] == targets[i]
+
+
+def test_latency_protocol_warms_up_times_every_batch_and_batch_one():
+    """time_step: one untimed warm-up batch through the whole step, every batch timed once (the
+    outputs returned in order), then the first users one at a time; batch and device recorded."""
+    from llmrecbench.evaluation import time_step
+
+    calls = []
+
+    def step(rows):
+        calls.append((rows.start, rows.stop))
+        return rows.stop - rows.start
+
+    outputs, latency = time_step(step, 10, 4, "cpu", batch1_users=2)
+    assert calls == [(0, 4), (0, 4), (4, 8), (8, 10), (0, 1), (1, 2)]
+    assert outputs == [4, 4, 2]
+    assert latency.batch_size == 4 and latency.device == "cpu" and latency.n_batch1 == 2
+    assert latency.ms_per_user >= 0 and latency.ms_per_user_batch1 >= 0
+    record = latency.record("m")
+    assert record["latency_ms_per_user"] == latency.ms_per_user and record["scope"].startswith("input histories")
+    assert latency.protocol() == {"latency_batch_size": 4, "latency_device": "cpu"}

@@ -94,3 +94,60 @@ def test_train_only_index_on_beauty(beauty_loo):
     in_train = idx.join(train.select("item_id").unique(), on="item_id")
     assert in_train["index"].min() == 1 and in_train["index"].max() == n_train_items
     assert sorted(idx["index"].to_list()) == list(range(1, idx.height + 1))
+
+
+def test_train_only_numbers_of_training_items_ignore_every_held_out_item(beauty_loo):
+    """The docstring's promise: the number of every training item is a function of the training
+    sequences alone. Re-drawing all valid/test items changes none of them; under P5's scheme it
+    changes many (the held-out items are walked in between)."""
+    import numpy as np
+
+    train, valid, test = beauty_loo
+    rng = np.random.default_rng(0)
+    items = train["item_id"].unique().to_numpy()
+    other_valid = valid.with_columns(pl.Series("item_id", rng.choice(items, valid.height), dtype=pl.Int32))
+    other_test = test.with_columns(pl.Series("item_id", rng.choice(items, test.height), dtype=pl.Int32))
+    train_items = train.select("item_id").unique()
+    for scheme, same in (("sequential_train_only", True), ("p5_sequential", False)):
+        a = indexing.item_index(train, valid, test, scheme).join(train_items, on="item_id")
+        b = indexing.item_index(train, other_valid, other_test, scheme).join(train_items, on="item_id")
+        assert a.sort("item_id").equals(b.sort("item_id")) is same
+
+
+def test_item_numbering_round_trips_and_renumbers_sequences(tiny, tmp_path):
+    import numpy as np
+
+    from llmrecbench.data.indexing import ItemNumbering, index_table
+    from llmrecbench.data.sequences import LeaveOneOutSequences
+
+    train, valid, test = tiny
+    # compact the tiny split's ids 2..9 to 0..7 as ingest does
+    frames = [f.with_columns(pl.col("item_id") - 2) for f in (train, valid, test)]
+    table = index_table(*frames, seed=0)
+    assert table.columns == ["item_id", *indexing.SCHEMES]
+    path = tmp_path / "item_index.parquet"
+    table.write_parquet(path)
+    num = ItemNumbering.read(path, "p5_sequential", 8)
+    assert num.to_model.tolist() == (table["p5_sequential"] - 1).to_list()
+    assert num.canonical(num.items(np.array([3, -1, 0]))).tolist() == [3, -1, 0]
+    data = LeaveOneOutSequences(np.array([0]), [np.array([3, 4])], np.array([5]), np.array([6]), 8)
+    moved = num.sequences(data)
+    assert moved.train[0].tolist() == num.to_model[[3, 4]].tolist() and moved.test_target[0] == num.to_model[6]
+    vectors = np.arange(8)[:, None] * 10
+    assert num.rows(vectors)[num.to_model[5], 0] == 50  # row of model id m holds its canonical item's vector
+    with pytest.raises(Exception, match="does not number"):
+        ItemNumbering.read(path, "p5_sequential", 9)
+
+
+def test_index_leak_model_scores_distance_to_the_next_number():
+    import numpy as np
+    import torch
+
+    from llmrecbench.models import create_model
+
+    model = create_model("index_leak", 6)
+    scores = model.score([np.array([1, 3]), np.array([5])])
+    assert scores[0].tolist() == [-4.0, -3.0, -2.0, -1.0, 0.0, -1.0]  # max 3 -> 4 first
+    order = torch.sort(scores[0], descending=True, stable=True).indices.tolist()
+    assert order[:3] == [4, 3, 5]  # ties by the lower id
+    assert scores[1].argmax().item() == 5  # the last id is as close as it gets

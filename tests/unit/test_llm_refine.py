@@ -10,7 +10,8 @@ TITLES = [
     "L'Oreal Paris Voluminous Original Mascara, Black",
     "Neutrogena Hydro Boost Water Gel, 1.7 Ounce",
     "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce",
-    "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce",  # duplicate title: lowest id wins
+    "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce",  # duplicate title: both items, lowest id first
+    "Long title " + "word " * 40 + "end of a very long product name",  # 244 characters: prompts cut it
 ]
 
 
@@ -43,10 +44,29 @@ def test_grounding_exact_nearest_invalid(grounder):
             "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce",
         ]
     )
-    assert out[0][:2] == (0, "exact")
-    assert out[1][:2] == (1, "nearest") and out[1][2] >= 0.6
-    assert out[2][0] is None and out[2][1] == "invalid"
-    assert out[3][:2] == (3, "exact")
+    assert out[0][:2] == ((0,), "exact")
+    assert out[1][:2] == ((1,), "nearest") and out[1][2] >= 0.6
+    assert out[2][0] == () and out[2][1] == "invalid"
+    assert out[3][:2] == ((3, 4), "exact")  # a shared title names both items
+
+
+def test_a_title_cut_in_the_prompt_grounds_exactly(grounder):
+    """Prompts and targets show long titles cut to MAX_TITLE_CHARS; that form must match exactly."""
+    from llmrecbench.llm.prompts import MAX_TITLE_CHARS, shown_title
+
+    cut = shown_title(TITLES[5])
+    assert len(TITLES[5]) > MAX_TITLE_CHARS >= len(cut)
+    assert grounder.ground([cut])[0][:2] == ((5,), "exact")
+    assert grounder.ground([TITLES[5]])[0][:2] == ((5,), "exact")
+
+
+def test_refine_skips_history_items_before_the_cut_and_is_na_after_masking(grounder):
+    text = str([TITLES[0], TITLES[1], TITLES[2]])
+    res = refine(text, grounder, list_length=2, exclude={0})
+    assert res.item_ids == [1, 2] and res.n_history == 1  # the cut to 2 happens after item 0 left
+    only_history = refine(str([TITLES[0]]), grounder, list_length=2, exclude={0})
+    assert only_history.is_na  # grounded, but every item is in the history: N/A
+    assert refine(str([TITLES[3]]), grounder, list_length=5).item_ids == [3, 4]
 
 
 def test_refine_counts_and_dedup(grounder):

@@ -55,3 +55,21 @@ def test_ranks_from_scores_ties_by_index():
     assert ranks.tolist() == [3, 4]
     order = torch.sort(scores, dim=1, descending=True, stable=True).indices
     assert order[0].tolist().index(2) + 1 == 3
+
+
+@pytest.mark.parametrize("values", [None, 3, 1])  # continuous scores, few distinct values, all equal
+def test_topk_stable_equals_the_stable_full_sort(values):
+    """The top-k lists equal the first k of a stable descending sort, ties by lower item id,
+    including rows where -inf masking leaves fewer than k finite scores."""
+    from llmrecbench.metrics.ranking import topk_stable
+
+    gen = torch.Generator().manual_seed(7)
+    scores = torch.rand(64, 500, generator=gen) if values is None else torch.randint(0, values, (64, 500), generator=gen).float()
+    scores[0, 5:] = float("-inf")  # only 5 finite items, k = 20
+    scores[1, ::2] = float("-inf")
+    for k in (1, 20, 500):
+        expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(topk_stable(scores, k), expected)
+    ranks = ranks_from_scores(scores, torch.arange(64))
+    full = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    assert torch.equal(ranks, (full == torch.arange(64).view(-1, 1)).int().argmax(dim=1) + 1)

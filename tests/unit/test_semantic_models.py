@@ -46,7 +46,7 @@ SMALL = {
     "tiger": {"max_items": 5, "d_model": 16, "d_ff": 32, "n_layers": 1, "n_decoder_layers": 1, "n_heads": 2, "d_kv": 8, "valid_users": 0},
     "sasrec_sbert": {"max_len": 10, "hidden": 16, "n_layers": 1, "n_heads": 2, "inner": 32, "dropout": 0.1, "attn_dropout": 0.1},
 }
-EVALUATION = {"ks": [1, 5, 10, 20], "mask_history": True, "batch_size": 64, "topk": 20}
+EVALUATION = {"ks": [1, 5, 10, 20], "mask_history": True, "batch_size": 64, "topk": 20, "latency_users": 3}
 
 
 def _codes() -> np.ndarray:
@@ -108,19 +108,19 @@ def test_generated_list_metrics_equal_the_metric_functions():
     histories = [np.array([0]), np.array([1]), np.array([2]), np.array([3])]
     targets = np.array([5, 6, 7, 0])
     lists = np.array([[5, 6, 7], [INVALID_ITEM, 6, 1], [1, 2, 8], [4, 5, 6]])  # 1st, 2nd, miss, miss
-    result = evaluate_generated_lists(lambda h: lists[: len(h)], histories, targets, 10, ks=(1, 2, 3), topk=3, batch_size=4)
+    result = evaluate_generated_lists(lambda h, exclude=None: lists[: len(h)], histories, targets, 10, ks=(1, 2, 3), topk=3, batch_size=4)
     # user 3's list: history item 1 dropped -> 2 moves up; user 4: target not listed
     assert result.ranks.tolist() == [1.0, 2.0, np.inf, np.inf]
     assert result.metrics == ranking_metrics([1, 2, np.inf, np.inf], (1, 2, 3))
     assert result.n_invalid == 1 and result.n_generated == 12 and result.n_users_without_item == 0
-    only_invalid = evaluate_generated_lists(lambda h: np.full((len(h), 2), INVALID_ITEM), histories, targets, 10, ks=(1,))
+    only_invalid = evaluate_generated_lists(lambda h, exclude=None: np.full((len(h), 2), INVALID_ITEM), histories, targets, 10, ks=(1,))
     assert only_invalid.n_users_without_item == 4 and only_invalid.metrics["HR@1"] == 0.0
     assert result.topk[2].tolist() == [1, 8, INVALID_ITEM]  # 2 was history; freed slot shown as -1
 
 
 def test_generated_list_rejects_bad_ids():
     with pytest.raises(ValueError, match="outside"):
-        evaluate_generated_lists(lambda h: np.array([[12]]), [np.array([0])], np.array([1]), 10)
+        evaluate_generated_lists(lambda h, exclude=None: np.array([[12]]), [np.array([0])], np.array([1]), 10)
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -132,6 +132,23 @@ def test_constrained_outputs_are_valid_distinct_items(name, trained):
     assert lists.shape == (len(histories), 20)
     assert (lists >= 0).all() and (lists < N_ITEMS).all()  # zero invalid items
     assert all(len(set(row)) == len(row) for row in lists.tolist())
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_history_is_excluded_while_decoding_so_the_list_keeps_its_width(name, trained):
+    """Masking before the cut: with the history excluded the list still holds beam_width items,
+    none from the history; at full width it is the exhaustive ranking with the history removed."""
+    model, _ = trained[name]
+    histories = _data().histories("test")
+    lists = model.recommend(histories, beam_width=12, exclude=histories)
+    assert (lists >= 0).all()
+    assert not any(set(row) & set(h.tolist()) for row, h in zip(lists.tolist(), histories))
+    # at full width the search is exact: the exhaustive ranking with the history taken out
+    full = model.recommend(histories, beam_width=N_ITEMS)
+    masked = model.recommend(histories, beam_width=N_ITEMS, exclude=histories)
+    for row, ranked, h in zip(masked.tolist(), full.tolist(), histories):
+        kept = [i for i in ranked if i not in set(h.tolist())]
+        assert row == kept + [NO_ITEM] * (N_ITEMS - len(kept))
 
 
 @pytest.mark.parametrize("name", GENERATIVE)
@@ -251,7 +268,7 @@ def test_generative_cell_reports_invalid_rate(constrained, trained):
     model, _ = trained["sid_sasrec"]
     data = _data()
     spec = {"class": "sid_sasrec", "item_repr": "semantic_id", "setting": "CBS", "decoding": {"beam_width": 20, "constrained": constrained}}
-    cell, topk, timing = evaluate_cell(model, data, dataset="toy", model_name="m", spec=spec, seed=0, evaluation=EVALUATION, indexing="x")
+    cell, topk, timing = evaluate_cell(model, data, dataset="toy", model_name="m", spec=spec, seed=0, evaluation=EVALUATION)
     assert cell["protocol"]["ranking"] == "generated_list" and cell["protocol"]["constrained"] is constrained
     rate = cell["extra_columns"]["invalid_rate"]
     assert 0.0 <= cell["extra_columns"]["na_rate"] <= rate if not constrained else cell["extra_columns"]["na_rate"] == 0.0
@@ -265,6 +282,9 @@ def test_generative_cell_reports_invalid_rate(constrained, trained):
     stored = topk["rank"].to_numpy()
     assert np.array_equal(np.where(np.isnan(stored.astype(float)), np.inf, stored), ranks)
     assert "beam search" in timing["method"]
+    # one latency protocol: the whole step, at the decoder's real batch, also at batch 1
+    assert timing["device"] == "cpu" and timing["n_users_batch1"] == 3 and timing["latency_ms_per_user_batch1"] > 0
+    assert cell["protocol"]["latency_batch_size"] == timing["batch_size"] == min(64, model.decode_chunk)
 
 
 def test_table_merges_cells_with_and_without_invalid_rate():

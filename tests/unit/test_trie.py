@@ -234,3 +234,30 @@ def test_index_state_uses_reorder_cache():
 
     c = Cache()
     assert index_state((c, 3), torch.tensor([1, 1]))[0].rows.tolist() == [6, 6]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_excluded_items_are_never_returned_and_cost_no_beam(seed):
+    """With a user's history excluded, the search returns the best non-history items: exactly the
+    exhaustive ranking without them, as many as asked for (cutting after masking, not before)."""
+    vocab = 4
+    trie = _random_trie(30, 3, vocab, seed=seed)
+    items = [it for _, it in trie.items()]
+    excluded = [items[i] for i in np.random.default_rng(seed).choice(len(items), 12, replace=False)]
+    want = [(i, s) for i, s in _exhaustive(trie, vocab, seed) if i not in excluded]
+    res = constrained_beam_search(_step_fn(vocab, seed), trie, beam_width=30, num_return=18,
+                                  init_state=torch.tensor([0]), exclude=[excluded])
+    assert [i for i, _ in res[0]] == [i for i, _ in want]
+    # a narrow beam still fills num_return with non-history items
+    narrow = constrained_beam_search(_step_fn(vocab, seed), trie, beam_width=5, num_return=5,
+                                     init_state=torch.tensor([0]), exclude=[excluded])
+    assert len(narrow[0]) == 5 and not {i for i, _ in narrow[0]} & set(excluded)
+
+
+def test_blocked_nodes_block_a_subtree_only_when_all_its_items_are_excluded():
+    trie = ItemTrie([(0, 0), (0, 1), (1, 0)], item_ids=[10, 11, 12])
+    node_0 = trie._node((0,))
+    blocked = trie.blocked_nodes([[10], [10, 11], [99]])
+    assert blocked[0, trie._node((0, 0))] and not blocked[0, node_0]
+    assert blocked[1, node_0] and not blocked[1, trie._node((1,))]
+    assert not blocked[2].any()

@@ -52,10 +52,11 @@ class SplitResult:
 
 
 def make_split(interactions: pl.DataFrame, kind: str, seed: int, indexing: str) -> SplitResult:
-    """Split interactions (``loo`` or ``ratio_8_1_1``), index items, probe every scheme for leakage.
+    """Split interactions (``loo`` or ``ratio_8_1_1``), number items by every scheme, probe each.
 
-    The configured ``indexing`` scheme is the one written to ``item_index.parquet``; the leakage
-    probe is reported for all three schemes so the P5 leak is visible beside the leak-free one.
+    ``item_index.parquet`` holds all three numberings (a row picks one without a second split);
+    ``indexing`` is the configured default, recorded in the stats. The leakage probe is reported
+    for all three schemes so the P5 leak is visible beside the others.
     """
     if kind == "loo":
         train, valid, test = splits.leave_one_out(interactions)
@@ -65,13 +66,12 @@ def make_split(interactions: pl.DataFrame, kind: str, seed: int, indexing: str) 
         raise ConfigError(f"unknown split {kind!r}; known: {', '.join(SPLIT_KINDS)}")
     if indexing not in INDEXING_SCHEMES:
         raise ConfigError(f"unknown indexing {indexing!r}; known: {', '.join(INDEXING_SCHEMES)}")
-    probes = {}
-    chosen = None
-    for scheme in INDEXING_SCHEMES:
-        index = item_indexing.item_index(train, valid, test, scheme, seed)
-        probes[scheme] = item_indexing.leakage_probe(train, valid, test, index) if kind == "loo" else None
-        if scheme == indexing:
-            chosen = index
+    table = item_indexing.index_table(train, valid, test, seed)
+    probes = {
+        scheme: item_indexing.leakage_probe(train, valid, test, table.select("item_id", pl.col(scheme).alias("index")))
+        if kind == "loo" else None
+        for scheme in INDEXING_SCHEMES
+    }
     report = {
         "split": kind,
         "seed": seed if kind != "loo" else None,
@@ -81,5 +81,4 @@ def make_split(interactions: pl.DataFrame, kind: str, seed: int, indexing: str) 
         "items": {n: int(df["item_id"].n_unique()) for n, df in (("train", train), ("valid", valid), ("test", test))},
         "leakage_probe": probes,
     }
-    return SplitResult(train, valid, test, chosen, report)
-
+    return SplitResult(train, valid, test, table, report)

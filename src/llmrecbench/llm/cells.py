@@ -15,6 +15,16 @@ from llmrecbench.tables.cells import make_cell
 from llmrecbench.llm.decoding import DecodeConfig
 
 
+def masked_histories(records: Sequence[dict], evaluation: dict) -> list[list[int]] | None:
+    """Per record the items a list must not hold under ``mask_history`` (None when off): the whole
+    input history (``mask_items``), as for the conventional rows; prompt files built before that
+    field existed fall back to the items shown in the prompt."""
+    if not bool(evaluation.get("mask_history", True)):
+        return None
+    full = all("mask_items" in r for r in records)
+    return [list(r["mask_items"] if full else r["history"]) for r in records]
+
+
 def llm_cell(
     *,
     dataset: str,
@@ -35,12 +45,12 @@ def llm_cell(
     n_items: int,
 ) -> tuple[dict, pl.DataFrame]:
     targets = [int(r["target_item_id"]) for r in records]
-    # the whole input history (mask_items), as for the conventional rows; prompt files built
-    # before that field existed fall back to the items shown in the prompt, and say so
     full_history = all("mask_items" in r for r in records)
-    histories = [r["mask_items"] if full_history else r["history"] for r in records]
-    mask = bool(evaluation.get("mask_history", True))
-    ranks = ranks_from_lists(lists, targets, histories if mask else None)
+    histories = masked_histories(records, evaluation)
+    mask = histories is not None
+    # the lists were cut to k after their history items were skipped; removing them here again
+    # is a no-op kept as a guard
+    ranks = ranks_from_lists(lists, targets, histories)
     metrics = ranking_metrics(ranks, evaluation.get("ks", (1, 5, 10, 20)))
     na_rate = float(np.mean(na)) if len(na) else 0.0
     status, note = "ok", ""
@@ -51,7 +61,10 @@ def llm_cell(
         "split": "loo",
         "ranking": "generated_list",
         "mask_history": mask,
+        "history_masking": "history items skipped before the list is cut to k" if mask else "none",
         "indexing": indexing,
+        # outputs depend on the decode batch (left padding; the re-ask sampler is seeded per batch)
+        "decode_batch_size": int(decode.batch_size),
         **protocol_extra,
     }
     if mask and not full_history:

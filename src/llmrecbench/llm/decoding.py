@@ -31,6 +31,7 @@ class DecodeConfig:
     text_max_new_tokens: int = 48  # explanation / review: greedy tokens of a generated sentence
     pair_batch_size: int = 32  # yes/no scoring: (user, candidate) prompts per forward pass
     na_status_threshold: float = 0.5  # N/A rate at or above which the cell's status is "n/a"
+    latency_users: int = 4  # seqrec: prompts also decoded one at a time (batch-1 latency)
 
     @classmethod
     def from_spec(cls, spec: dict | None) -> "DecodeConfig":

@@ -12,10 +12,9 @@ import polars as pl
 import torch
 
 from llmrecbench.llm.finetune import FinetuneConfig, finetune, load_adapter
-from llmrecbench.llm.generate import Stopwatch
-from llmrecbench.llm.prompts import iter_batches
+from llmrecbench.evaluation import time_step
 from llmrecbench.llm.refine import EncodeFn, Grounder
-from llmrecbench.llm.cells import llm_cell, llm_timing
+from llmrecbench.llm.cells import llm_cell, masked_histories
 from llmrecbench.llm.decoding import DecodeConfig
 from llmrecbench.llm.encoders import title_encoder
 from llmrecbench.llm.item_decoding import ItemDecoder, item_beam_search
@@ -41,11 +40,13 @@ def adapter_cell(
     codes: np.ndarray | None = None,
     encoder: tuple[EncodeFn, dict] | None = None,
     device: str = "cpu",
+    numbers: np.ndarray | None = None,
 ) -> tuple[dict, pl.DataFrame, dict]:
-    """Fine-tuned model on test prompt records: beam search -> ranked item list -> cell."""
+    """Fine-tuned model on test prompt records: beam search -> ranked item list -> cell.
+    ``numbers``: the numbering the ID-token prompts were written in (item i is ``<item_{numbers[i]}>``)."""
     lm, meta = load_adapter(model_dir, adapter_dir, device=device)
     item_repr = records[0]["item_repr"]
-    catalog = item_catalog(titles, item_repr, codes)
+    catalog = item_catalog(titles, item_repr, codes, numbers)
     K, L = decode.beam_width, decode.list_length
     if item_repr == "text":
         encode, enc_name = encoder or title_encoder()
@@ -54,55 +55,69 @@ def adapter_cell(
     else:
         dec = ItemDecoder(lm, catalog)
         enc_name = None
-    warm = [lm.prompt_ids(records[0]["prompt"])]
-    if item_repr == "text":
-        lm.beam_search(warm, beam_width=2, num_return=1, max_new_tokens=1)  # warm-up
-    else:
-        item_beam_search(lm, dec, warm, 2, 1, decode.constrained)
-    watch = Stopwatch(lm.device)
-    lists: list[list[int]] = []
-    na: list[bool] = []
-    generated: list[list[str]] = []  # decoded beams (text representation), for inspection
-    counters = {"hypotheses": 0, "invalid_items": 0, "grounded_exact": 0, "grounded_nearest": 0, "duplicates": 0}
-    for batch in iter_batches(records, decode.batch_size):
-        with watch:
-            prompts = [lm.prompt_ids(r["prompt"]) for r in batch]
+    # history items are skipped before a list is cut to L: ID / semantic-ID search masks their trie
+    # paths (L other items remain); title beams return all K hypotheses, history ones dropped
+    histories = masked_histories(records, evaluation)
+    counters = {"hypotheses": 0, "invalid_items": 0, "grounded_exact": 0, "grounded_nearest": 0, "duplicates": 0,
+                "history_items_skipped": 0}
+
+    def step(rows: slice) -> tuple[list[list[int]], list[bool], list[list[str]], dict]:
+        """Beam search and mapping to items of one batch of users (and its counters)."""
+        batch = records[rows]
+        exclude = None if histories is None else histories[rows]
+        count = dict.fromkeys(counters, 0)
+        lists, na, generated = [], [], []
+        prompts = [lm.prompt_ids(r["prompt"]) for r in batch]
+        if item_repr == "text":
+            hyps = lm.beam_search(prompts, beam_width=K, num_return=K if exclude is not None else L,
+                                  max_new_tokens=max_new, length_penalty=decode.length_penalty)
+        else:
+            hyps = item_beam_search(lm, dec, prompts, K, min(L, K), decode.constrained, exclude=exclude)
+        for u, user_hyps in enumerate(hyps):
+            skip = frozenset(exclude[u]) if exclude is not None else frozenset()
+            items: list[int] = []
             if item_repr == "text":
-                hyps = lm.beam_search(prompts, beam_width=K, num_return=L, max_new_tokens=max_new,
-                                      length_penalty=decode.length_penalty)
-            else:
-                hyps = item_beam_search(lm, dec, prompts, K, min(L, K), decode.constrained)
-            for user_hyps in hyps:
-                items: list[int] = []
-                if item_repr == "text":
-                    texts, seen = [], set()
-                    for h in user_hyps:
-                        t = lm.decode(h.tokens)
-                        if t and t not in seen:
-                            seen.add(t)
-                            texts.append(t)
-                    generated.append(texts)
-                    grounded = grounder.ground(texts) if texts else []
-                    for item_id, how, _ in grounded:
-                        counters["hypotheses"] += 1
-                        if item_id is None:
-                            counters["invalid_items"] += 1
+                texts, seen = [], set()
+                for h in user_hyps:
+                    t = lm.decode(h.tokens)
+                    if t and t not in seen:
+                        seen.add(t)
+                        texts.append(t)
+                generated.append(texts)
+                for group, how, _ in (grounder.ground(texts) if texts else []):
+                    count["hypotheses"] += 1
+                    if not group:
+                        count["invalid_items"] += 1
+                        continue
+                    count["grounded_exact" if how == "exact" else "grounded_nearest"] += 1
+                    for item_id in group:  # every item sharing the title, lowest id first
+                        if item_id in skip:
+                            count["history_items_skipped"] += 1
+                        elif item_id in items:
+                            count["duplicates"] += 1
                         else:
-                            counters["grounded_exact" if how == "exact" else "grounded_nearest"] += 1
-                            if item_id in items:
-                                counters["duplicates"] += 1
-                            else:
-                                items.append(item_id)
-                else:
-                    for item_id, _score in user_hyps:
-                        counters["hypotheses"] += 1
-                        if item_id is None:
-                            counters["invalid_items"] += 1
-                        elif item_id not in items:
                             items.append(item_id)
-                lists.append(items[:L])
-                na.append(not items)
-        log.info("%s: %d/%d users, %.1f s", item_repr, len(lists), len(records), watch.seconds)
+            else:
+                for item_id, _score in user_hyps:
+                    count["hypotheses"] += 1
+                    if item_id is None:
+                        count["invalid_items"] += 1
+                    elif item_id in skip:
+                        count["history_items_skipped"] += 1
+                    elif item_id not in items:
+                        items.append(item_id)
+            lists.append(items[:L])
+            na.append(not items)  # N/A after masking: no non-history item
+        log.info("%s: users %d-%d of %d", item_repr, rows.start, rows.stop, len(records))
+        return lists, na, generated, count
+
+    outputs, latency = time_step(step, len(records), decode.batch_size, str(lm.device), decode.latency_users)
+    lists = [x for o in outputs for x in o[0]]
+    na = [x for o in outputs for x in o[1]]
+    generated = [x for o in outputs for x in o[2]]  # decoded beams (text representation), for inspection
+    for o in outputs:
+        for k, v in o[3].items():
+            counters[k] += v
     counters["invalid_item_rate"] = counters["invalid_items"] / max(1, counters["hypotheses"])
     if enc_name:
         counters["encoder"] = enc_name
@@ -111,15 +126,15 @@ def adapter_cell(
         dataset=dataset, model_name=model_name, setting=setting, setting_label=setting_label,
         item_repr=item_repr, seed=seed, records=records, lists=lists, na=na, evaluation=evaluation,
         indexing=indexing,
-        protocol_extra={"template": records[0]["template"], "decoding": decoding, "list_length": L},
+        protocol_extra={"template": records[0]["template"], "decoding": decoding, "list_length": L,
+                        "reproducibility": reproducibility(lm.device), **latency.protocol()},
         model_rec=meta["base_model"], decode=decode, counters=counters, n_items=len(titles),
     )
     cell["adapter"] = {"method": meta["method"], "train_fingerprint": meta.get("train_fingerprint")}
     if generated:
         topk = topk.with_columns(pl.Series("generated", generated, dtype=pl.List(pl.String)))
-    timing = llm_timing(watch.seconds, len(records), decode.batch_size, lm.device,
-                     f"wall time of {decoding} beam search + mapping to items over all users after a warm-up, "
-                     "divided by users (CUDA synchronised on GPU)")
+    timing = latency.record(f"{decoding} beam search + mapping to items per batch of users (llmrecbench.evaluation.Latency)")
+    timing["n_users"] = len(records)
     timing["beam_width"] = K
     return cell, topk, timing
 
@@ -146,4 +161,21 @@ def train_adapter(
 
 
 def device_for(resources_gpu: int | None = None) -> str:
-    return "cuda" if torch.cuda.is_available() and (resources_gpu is None or resources_gpu > 0) else "cpu"
+    """``cuda`` where a GPU is visible (and the rule asked for one), else ``cpu``. On CUDA the
+    deterministic switches are set: ``CUBLAS_WORKSPACE_CONFIG`` (set by ``rule_context`` before
+    cuBLAS starts) and ``torch.use_deterministic_algorithms`` (warn-only for ops without a
+    deterministic kernel); :func:`reproducibility` records what holds."""
+    if torch.cuda.is_available() and (resources_gpu is None or resources_gpu > 0):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return "cuda"
+    return "cpu"
+
+
+def reproducibility(device: str) -> str:
+    """How far a cell's outputs are bit-reproducible on ``device`` (one label for its protocol)."""
+    import os
+
+    if str(device).startswith("cuda"):
+        on = os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (":4096:8", ":16:8") and torch.are_deterministic_algorithms_enabled()
+        return "cuda, deterministic switches on (same GPU model and versions)" if on else "cuda, not bit-reproducible"
+    return "cpu, bit-reproducible (fixed seed and threads)"

@@ -29,7 +29,7 @@ class ItemDecoder:
 
         if catalog.item_repr == "unique_id":
             codes = np.arange(catalog.n_items, dtype=np.int64)[:, None]
-            tokens = [[f"<item_{i}>" for i in range(catalog.n_items)]]
+            tokens = [[catalog.render(i) for i in range(catalog.n_items)]]  # <item_n>, n = the item's number
         else:
             codes = catalog.codes
             tokens = [[semantic_token(t, c) for c in range(int(codes[:, t].max()) + 1)] for t in range(codes.shape[1])]
@@ -65,8 +65,10 @@ class ItemDecoder:
         return out.masked_fill((idx < 0).unsqueeze(0), float("-inf"))
 
 
-def item_beam_search(lm: CausalLM, dec: ItemDecoder, prompts, beam_width: int, num_return: int, constrained: bool):
-    """Batched, KV-cached (conditional) beam search over item codes -> per prompt [(item|None, score)]."""
+def item_beam_search(lm: CausalLM, dec: ItemDecoder, prompts, beam_width: int, num_return: int, constrained: bool,
+                     exclude=None):
+    """Batched, KV-cached (conditional) beam search over item codes -> per prompt [(item|None, score)];
+    ``exclude``: per prompt, items whose trie paths are masked (the user's history)."""
     from llmrecbench.semantic_ids.trie import constrained_beam_search
 
     ids, mask = lm.left_pad(prompts)
@@ -95,5 +97,5 @@ def item_beam_search(lm: CausalLM, dec: ItemDecoder, prompts, beam_width: int, n
     with torch.no_grad():
         return constrained_beam_search(
             step, dec.trie, beam_width, num_return, batch_size=len(prompts), init_state=init,
-            constrained=constrained, reorder_state=reorder, device="cpu",
+            constrained=constrained, reorder_state=reorder, device="cpu", exclude=exclude,
         )

@@ -13,8 +13,10 @@ from llmrecbench.errors import InputError
 from llmrecbench.llm.prompts import ItemCatalog, build_prompts, parse_prompt_key
 
 
-def item_catalog(titles: Sequence[str], item_repr: str, codes: np.ndarray | None = None) -> ItemCatalog:
-    return ItemCatalog(list(titles), item_repr=item_repr, codes=codes)
+def item_catalog(titles: Sequence[str], item_repr: str, codes: np.ndarray | None = None,
+                 numbers: np.ndarray | None = None) -> ItemCatalog:
+    """The items as prompts show them; ``numbers`` (canonical id -> shown id) numbers ID tokens."""
+    return ItemCatalog(list(titles), item_repr=item_repr, codes=codes, numbers=numbers if item_repr == "unique_id" else None)
 
 
 def read_codes(path: str | Path, n_items: int) -> np.ndarray:
@@ -34,10 +36,16 @@ def read_codes(path: str | Path, n_items: int) -> np.ndarray:
     return np.asarray(df[col].to_list(), dtype=np.int64)
 
 
-def prompt_set(data, titles, key: str, split: str, codes=None, **kw) -> list[dict]:
-    """Prompt records for the ``{template}`` key ``<template id>-<item repr>`` and split."""
+def prompt_set(data, titles, key: str, split: str, codes=None, numbering=None, **kw) -> list[dict]:
+    """Prompt records for the ``{template}`` key ``<template id>-<item repr>`` and split. ID-token
+    records show items in ``numbering`` (an ``ItemNumbering``) and name it (``item_numbering``)."""
     template_id, item_repr = parse_prompt_key(key)
-    return build_prompts(data, item_catalog(titles, item_repr, codes), template_id, split, **kw)
+    numbers = numbering.to_model if numbering is not None and item_repr == "unique_id" else None
+    records = build_prompts(data, item_catalog(titles, item_repr, codes, numbers), template_id, split, **kw)
+    if numbers is not None:
+        for r in records:
+            r["item_numbering"] = numbering.scheme
+    return records
 
 
 def eval_rows(n: int, eval_users: int | None, seed: int) -> np.ndarray:
@@ -67,6 +75,7 @@ def build_prompt_file(
     dest: str | Path,
     prompt_cfg: dict,
     codes_path: str | Path | None = None,
+    numbering=None,
 ) -> int:
     """Rule ``build_llm_prompts``: write one prompt file; return its number of records."""
     from llmrecbench.llm.prompts import write_jsonl
@@ -74,7 +83,7 @@ def build_prompt_file(
     data, titles = load_split_and_titles(split_files, items_path)
     codes = read_codes(codes_path, data.n_items) if codes_path else None
     records = prompt_set(
-        data, titles, key, split, codes=codes,
+        data, titles, key, split, codes=codes, numbering=numbering,
         max_history=prompt_cfg.get("max_history", 10),
         list_length=prompt_cfg.get("list_length", 10),
         max_examples_per_user=prompt_cfg.get("max_examples_per_user") if split == "train" else None,

@@ -216,6 +216,14 @@ def parse_prompt_key(key: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- item representations
 
 
+MAX_TITLE_CHARS = 120  # a title longer than this is cut (at a word end's trailing space) in prompts and targets
+
+
+def shown_title(title: str, max_chars: int = MAX_TITLE_CHARS) -> str:
+    """The title as prompts and fine-tuning targets show it: cut to ``max_chars``."""
+    return title if len(title) <= max_chars else title[:max_chars].rstrip()
+
+
 def clean_title(title: str | None, fallback: str) -> str:
     text = " ".join(str(title or "").split())
     return text if text else fallback
@@ -228,7 +236,10 @@ class ItemCatalog:
     titles: list[str]  # index = canonical item id
     item_repr: str = "text"
     codes: np.ndarray | None = None  # [n_items, levels] semantic-ID codes (semantic_id only)
-    max_title_chars: int = 120
+    max_title_chars: int = MAX_TITLE_CHARS
+    # unique_id only: the number each item is shown with (<item_n>), from the split's item
+    # numbering (llmrecbench.data.indexing); None shows canonical ids
+    numbers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.item_repr not in ITEM_REPRS:
@@ -245,16 +256,19 @@ class ItemCatalog:
     def n_items(self) -> int:
         return len(self.titles)
 
+    def number(self, item_id: int) -> int:
+        """The id an ID-token item is shown with (its numbering's model id)."""
+        return int(item_id) if self.numbers is None else int(self.numbers[int(item_id)])
+
     def title(self, item_id: int) -> str:
-        t = self.titles[int(item_id)]
-        return t if len(t) <= self.max_title_chars else t[: self.max_title_chars].rstrip()
+        return shown_title(self.titles[int(item_id)], self.max_title_chars)
 
     def render(self, item_id: int) -> str:
         """The item as it appears in prompts and targets."""
         if self.item_repr == "text":
             return self.title(item_id)
         if self.item_repr == "unique_id":
-            return f"<item_{int(item_id)}>"
+            return f"<item_{self.number(item_id)}>"
         return "".join(semantic_token(level, int(c)) for level, c in enumerate(self.codes[int(item_id)]))
 
     def render_item(self, item_id: int) -> str:

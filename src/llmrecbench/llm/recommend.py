@@ -86,11 +86,13 @@ def run_evaluate(
     setting: str,
     seed: int,
     evaluation: dict,
-    indexing: str,
     adapter_dir: str | Path | None = None,
     codes_path: str | Path | None = None,
+    item_index: str | Path | None = None,
 ) -> tuple[dict, pl.DataFrame, dict]:
-    """Rule ``evaluate_llm``: one cell from the test prompts (seeded user sample)."""
+    """Rule ``evaluate_llm``: one cell from the test prompts (seeded user sample). ID-token prompts
+    name the item numbering they were written in; it is read from ``item_index`` and recorded."""
+    from llmrecbench.data.indexing import ItemNumbering
     from llmrecbench.llm.prompts import load_item_titles, read_jsonl
 
     titles = load_item_titles(items_path)
@@ -102,6 +104,13 @@ def run_evaluate(
     decode = DecodeConfig.from_spec({**llm_cfg.get("decoding", {}), **spec.get("decoding", {})})
     encoder = title_encoder(llm_cfg.get("grounding_encoder", "sentence-transformers/all-MiniLM-L6-v2"),
                             llm_cfg.get("encoder_cache", "resources/models/encoders")) if spec["item_repr"] == "text" else None
+    scheme = records[0].get("item_numbering") if records else None
+    numbering = None
+    if scheme is not None:
+        if item_index is None:
+            raise InputError(prompts_path, f"ID prompts in the {scheme} numbering, but no item_index file was given")
+        numbering = ItemNumbering.read(item_index, scheme, len(titles))
+    indexing = scheme or ("canonical" if spec["item_repr"] == "unique_id" else "none (items shown by text or semantic ID)")
     common = dict(dataset=dataset, model_name=model_name, setting=setting, setting_label=spec["setting"], seed=seed,
                   evaluation=evaluation, indexing=indexing, decode=decode, device=device_for())
     if spec["method"] == "zeroshot":
@@ -109,7 +118,8 @@ def run_evaluate(
     else:
         if adapter_dir is None:
             raise ConfigError(f"llm setting {setting!r} ({spec['method']}) needs an adapter")
-        cell, topk, timing = adapter_cell(model_dir, adapter_dir, records, titles, codes=codes, encoder=encoder, **common)
+        cell, topk, timing = adapter_cell(model_dir, adapter_dir, records, titles, codes=codes, encoder=encoder,
+                                          numbers=numbering.to_model if numbering is not None else None, **common)
         cell["adapter"]["setting"] = spec.get("adapter_setting", setting)  # who trained it (adapter_from)
     cell["protocol"]["eval_users"] = eval_users
     # template = what the model was trained (or, zero-shot, prompted) with; eval_template = test prompts

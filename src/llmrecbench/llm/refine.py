@@ -7,7 +7,8 @@
 2. **Ground** – each generated title is matched to a catalogue item: first exactly (after
    normalising case, whitespace and quotes), else to its nearest title by inner product of
    normalised title embeddings in a FAISS index, accepted when the cosine similarity reaches
-   ``min_similarity``. Ungroundable strings are invalid items and are dropped.
+   ``min_similarity``. Ungroundable strings are invalid items and are dropped. Titles match in
+   full and as the prompt cut them; a title several items share grounds to all of them.
 3. A user whose output yields no grounded item after all re-asks is **N/A**; the N/A rate is
    reported beside the metrics, as in LLMRec.
 """
@@ -18,7 +19,7 @@ import ast
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -125,26 +126,42 @@ def hashed_ngram_encoder(dim: int = 2048, n: int = 3) -> EncodeFn:
 
 @dataclass
 class Grounder:
-    """Maps generated titles to item ids: exact normalised match, else FAISS nearest title."""
+    """Maps generated titles to item ids: exact normalised match, else FAISS nearest title.
+
+    Exact keys are every title in full *and* as prompts show it (cut to ``max_title_chars``), so an
+    item whose title was shortened in the prompt matches exactly. A title shared by several items
+    grounds to all of them, lowest id first: the text names the group, and no member is hidden
+    behind another.
+    """
 
     titles: Sequence[str]
     encode: EncodeFn
     min_similarity: float = 0.6
     title_embeddings: np.ndarray | None = None  # precomputed encode(titles), if at hand
-    exact: dict[str, int] = field(init=False)
+    max_title_chars: int | None = None  # None: the prompts' cut (llm.prompts.MAX_TITLE_CHARS)
+    exact: dict[str, tuple[int, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
+        from llmrecbench.llm.prompts import MAX_TITLE_CHARS, shown_title
         from llmrecbench.semantic_ids.faiss_index import build_index
 
-        self.exact = {}
+        cut = MAX_TITLE_CHARS if self.max_title_chars is None else self.max_title_chars
+        groups: dict[str, list[int]] = {}
         for i, t in enumerate(self.titles):
-            self.exact.setdefault(normalise(t), i)  # duplicate titles: the lowest id wins
+            groups.setdefault(normalise(t), []).append(i)
+        self._group_of = [tuple(groups[normalise(t)]) for t in self.titles]
+        exact: dict[str, list[int]] = {k: list(v) for k, v in groups.items()}
+        for i, t in enumerate(self.titles):
+            key = normalise(shown_title(t, cut))
+            if key not in groups:  # a cut title that is no full title: its items, in id order
+                exact.setdefault(key, []).append(i)
+        self.exact = {k: tuple(v) for k, v in exact.items()}
         emb = self.title_embeddings if self.title_embeddings is not None else self.encode(list(self.titles))
         self.index = build_index(np.asarray(emb, dtype=np.float32))
 
-    def ground(self, texts: Sequence[str]) -> list[tuple[int | None, str, float]]:
-        """(item id or None, 'exact' | 'nearest' | 'invalid', similarity) per text."""
-        out: list[tuple[int | None, str, float] | None] = []
+    def ground(self, texts: Sequence[str]) -> list[tuple[tuple[int, ...], str, float]]:
+        """(item ids, 'exact' | 'nearest' | 'invalid', similarity) per text; ids ``()`` when invalid."""
+        out: list[tuple[tuple[int, ...], str, float] | None] = []
         todo = []
         for j, t in enumerate(texts):
             hit = self.exact.get(normalise(t))
@@ -158,7 +175,8 @@ class Grounder:
 
             sims, ids = nearest(self.index, self.encode([texts[j] for j in todo]), 1)
             for j, s, i in zip(todo, sims[:, 0].tolist(), ids[:, 0].tolist()):
-                out[j] = (int(i), "nearest", float(s)) if s >= self.min_similarity and i >= 0 else (None, "invalid", float(s))
+                ok = s >= self.min_similarity and i >= 0
+                out[j] = (self._group_of[int(i)], "nearest", float(s)) if ok else ((), "invalid", float(s))
         return out  # type: ignore[return-value]
 
 
@@ -173,6 +191,7 @@ class RefinedList:
     n_nearest: int = 0
     n_invalid: int = 0
     n_duplicates: int = 0
+    n_history: int = 0  # grounded to an item of the user's history (skipped under mask_history)
     attempts: int = 1
 
     @property
@@ -180,24 +199,32 @@ class RefinedList:
         return not self.item_ids
 
 
-def refine(text: str, grounder: Grounder, list_length: int) -> RefinedList:
-    """Parse one generated answer and ground its titles (duplicates removed, order kept)."""
+def refine(text: str, grounder: Grounder, list_length: int, exclude: Collection[int] = ()) -> RefinedList:
+    """Parse one generated answer and ground its titles (duplicates removed, order kept).
+
+    Items in ``exclude`` (the user's history under ``mask_history``) are skipped *before* the list
+    is cut to ``list_length``, as a full-ranking row masks its history and then takes the top k;
+    a user left with no other item is N/A.
+    """
     items, how = parse_list(text)
     if not items:
         return RefinedList([], "none")
-    grounded = grounder.ground(items[: 3 * list_length])
+    grounded = grounder.ground(items[: 3 * list_length + len(exclude)])
     ids: list[int] = []
     res = RefinedList(ids, how, n_generated=len(items))
-    for item_id, method, _ in grounded:
-        if item_id is None:
+    for group, method, _ in grounded:
+        if not group:
             res.n_invalid += 1
             continue
         res.n_exact += method == "exact"
         res.n_nearest += method == "nearest"
-        if item_id in ids:
-            res.n_duplicates += 1
-        elif len(ids) < list_length:
-            ids.append(item_id)
+        for item_id in group:  # one item, or every item sharing the title
+            if item_id in exclude:
+                res.n_history += 1
+            elif item_id in ids:
+                res.n_duplicates += 1
+            elif len(ids) < list_length:
+                ids.append(item_id)
     if not ids:
         res.parse = "none"
     return res

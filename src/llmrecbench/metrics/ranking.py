@@ -77,6 +77,39 @@ def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tens
         raise ValueError("scores must be [B, N] and targets [B]")
     target_scores = scores.gather(1, targets.view(-1, 1))
     greater = (scores > target_scores).sum(dim=1)
-    cols = torch.arange(scores.shape[1], device=scores.device).view(1, -1)
-    ties_before = ((scores == target_scores) & (cols < targets.view(-1, 1))).sum(dim=1)
+    equal = scores == target_scores
+    tied = torch.nonzero(equal.sum(dim=1) > 1).view(-1)  # rows where another item ties the target
+    ties_before = torch.zeros_like(greater)
+    if tied.numel():
+        cols = torch.arange(scores.shape[1], device=scores.device).view(1, -1)
+        ties_before[tied] = (equal[tied] & (cols < targets[tied].view(-1, 1))).sum(dim=1)
     return greater + ties_before + 1
+
+
+def topk_stable(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The first ``k`` columns of ``torch.sort(scores, dim=1, descending=True, stable=True)``
+    (higher score first, ties by lower column index) without sorting whole rows.
+
+    With v_u the k-th largest score of row u, the top k are every column with s_uj > v_u plus the
+    lowest-index columns with s_uj = v_u that fill it to k; only those k are then sorted, by
+    (-s_uj, j). Rows with fewer than ``k`` columns keep them all. Scores must not be NaN.
+    """
+    if scores.ndim != 2:
+        raise ValueError("scores must be [B, N]")
+    b, n = scores.shape
+    k = min(int(k), n)
+    if k == 0 or b == 0:
+        return torch.empty((b, k), dtype=torch.long, device=scores.device)
+    kth = torch.topk(scores, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
+    above = scores > kth
+    at = scores == kth
+    need = k - above.sum(dim=1, keepdim=True)
+    chosen = above | at
+    cut = torch.nonzero(at.sum(dim=1) > need.view(-1)).view(-1)  # rows whose boundary ties exceed the room
+    if cut.numel():
+        first = at[cut] & (torch.cumsum(at[cut], dim=1) <= need[cut])
+        chosen[cut] = above[cut] | first
+    cols = torch.nonzero(chosen)[:, 1].view(b, k)  # ascending column index within each row
+    picked = scores.gather(1, cols)
+    order = torch.sort(picked, dim=1, descending=True, stable=True).indices
+    return cols.gather(1, order)

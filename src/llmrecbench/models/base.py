@@ -136,6 +136,9 @@ class SequentialRecommender(torch.nn.Module):
             raise ConfigError(f"n_items must be positive, got {n_items}")
         self.n_items = int(n_items)
         self.hparams: dict[str, Any] = dict(hparams)
+        # the item numbering the model was trained in (llmrecbench.data.indexing.ItemNumbering);
+        # its inputs and outputs are model ids, and callers map through it. None: canonical ids.
+        self.item_numbering = None
 
     # --- training -------------------------------------------------------------------------
     def training_examples(self, train: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
@@ -176,6 +179,9 @@ class SequentialRecommender(torch.nn.Module):
         }
         if self.required_inputs():
             payload["inputs"] = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.required_inputs().items()}
+        if self.item_numbering is not None:
+            payload["item_numbering"] = {"scheme": self.item_numbering.scheme,
+                                         "to_model": torch.from_numpy(self.item_numbering.to_model)}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
 
@@ -190,5 +196,10 @@ class SequentialRecommender(torch.nn.Module):
         inputs = {k: v.numpy() for k, v in payload.get("inputs", {}).items()}
         model = model_cls(payload["n_items"], **payload["hparams"], **inputs)
         model.load_state_dict(payload["state_dict"])
+        if "item_numbering" in payload:
+            from llmrecbench.data.indexing import ItemNumbering
+
+            numbering = payload["item_numbering"]
+            model.item_numbering = ItemNumbering(numbering["scheme"], numbering["to_model"].numpy().astype(np.int64))
         model.eval()
         return model

@@ -83,8 +83,12 @@ class SemanticIDGenerator:
         beam_width: int = 20,
         constrained: bool = True,
         chunk_users: int | None = None,
+        exclude: Sequence[np.ndarray] | None = None,
     ) -> np.ndarray:
         """``[B, beam_width]`` item ids ranked by sequence log-probability, best first.
+
+        ``exclude``: per user, items never to return (the history under ``mask_history``); their
+        trie paths are masked during the search, so the lists hold ``beam_width`` other items.
 
         ``constrained``: trie-constrained beam search (never an invalid item); otherwise plain beam
         search, whose code sequences that are no item come back as ``INVALID_ITEM``. Users are
@@ -110,6 +114,7 @@ class SemanticIDGenerator:
                     init_state=init_state,
                     constrained=constrained,
                     reorder_state=self._reorder_state,
+                    exclude=None if exclude is None else [exclude[i].tolist() for i in rows],
                 )
                 for row, ranked in zip(rows, results):
                     out[row, : len(ranked)] = [INVALID_ITEM if item is None else item for item, _ in ranked]

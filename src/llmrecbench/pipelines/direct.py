@@ -37,6 +37,9 @@ def candidate_scorer(model, data: LeaveOneOutSequences, stage: str, rows: np.nda
     if getattr(model, "family", "sequential") == "direct":
         users = np.asarray(data.user_ids)[rows]
         return lambda s: model.score_candidates(users[s], cands[s])
+    numbering = getattr(model, "item_numbering", None)  # a seqrec model sees its own item ids
+    if numbering is not None:
+        data, cands = numbering.sequences(data), numbering.items(cands)
     histories = data.histories(stage)
 
     def score(s: slice) -> torch.Tensor:

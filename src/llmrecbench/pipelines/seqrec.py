@@ -14,6 +14,7 @@ manifest.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import fields
 from functools import partial
 from pathlib import Path
@@ -21,8 +22,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import torch
 
 from llmrecbench.errors import ConfigError, InputError
+from llmrecbench.data.indexing import ItemNumbering
 from llmrecbench.data.sequences import LeaveOneOutSequences, load_split_files
 from llmrecbench.evaluation import evaluate_full_ranking, evaluate_generated_lists
 from llmrecbench.models import create_model
@@ -37,6 +40,20 @@ from llmrecbench.training import fit
 def load_sequences(inputs: dict[str, str]) -> LeaveOneOutSequences:
     """Leave-one-out sequences from a job's declared ``train``/``valid``/``test``/``item_table`` files."""
     return load_split_files(inputs["train"], inputs["valid"], inputs["test"], count_rows(inputs["item_table"]))
+
+
+def row_numbering(spec: dict, inputs: dict[str, str], n_items: int) -> ItemNumbering:
+    """The numbering a row's model sees: its block's ``indexing:``, else the split's configured
+    default (``splits.indexing``, recorded in the split's ``stats.json``), read from the declared
+    ``item_index.parquet``."""
+    scheme = spec.get("indexing") or json.loads(Path(inputs["split_stats"]).read_text())["indexing"]
+    return ItemNumbering.read(inputs["item_index"], scheme, n_items)
+
+
+def leakage_probe_of(inputs: dict[str, str], scheme: str) -> float | None:
+    """The split's leakage probe (share of test items numbered max(history) + 1) under ``scheme``."""
+    probe = json.loads(Path(inputs["split_stats"]).read_text()).get("leakage_probe", {}).get(scheme)
+    return None if probe is None else float(probe["share_next_index"])
 
 
 def validation(data: LeaveOneOutSequences, evaluation: dict, seed: int):
@@ -75,17 +92,22 @@ def train_sequential(
     threads: int | None = None,
     semantic_codes: str | Path | None = None,
     item_embeddings: str | Path | None = None,
+    numbering: ItemNumbering | None = None,
 ) -> tuple[SequentialRecommender, dict]:
     """Build the model named by ``spec['class']`` and fit it with early stopping.
 
     Models that declare ``requires`` (``"semantic_codes"``, ``"item_embeddings"``) get those
-    arrays, one row per item id, as constructor arguments.
+    arrays, one row per item id, as constructor arguments. With ``numbering`` the model is trained
+    in its ids (data and per-item arrays renumbered) and keeps it, so evaluation maps back.
 
     Checkpoints go to ``checkpoint_root/<hash of everything that shapes training>/`` so a
     re-run after a kill resumes, while a changed config or data never resumes a stale state.
     """
     cfg = train_config(spec, seed, threads)
     inputs = _semantic_arrays(spec, data.n_items, semantic_codes, item_embeddings)
+    if numbering is not None:
+        data = numbering.sequences(data)
+        inputs = {k: numbering.rows(v) for k, v in inputs.items()}
     identity = {
         "class": spec["class"],
         "hparams": spec.get("hparams", {}),
@@ -95,6 +117,8 @@ def train_sequential(
         "n_users": data.n_users,
         "data": [int(x) for x in (data.valid_target.sum(), data.test_target.sum(), sum(len(t) for t in data.train))],
     }
+    if numbering is not None:
+        identity["indexing"] = numbering.scheme
     if inputs:  # new semantic IDs / embeddings never resume a checkpoint trained on the old ones
         identity["inputs"] = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in sorted(inputs.items())}
     fingerprint = config_hash(identity)[:16]
@@ -104,6 +128,7 @@ def train_sequential(
         raise ConfigError(f"seqrec model class {spec['class']!r}: bad hparams ({exc})") from exc
     if data.n_items != model.n_items:
         raise ConfigError(f"model has {model.n_items} items but the data has {data.n_items}")
+    model.item_numbering = numbering
     log = fit(
         model, data.train, cfg, Path(checkpoint_root) / fingerprint,
         validate=validation(data, evaluation, seed), monitor=SeqRec.monitor,
@@ -141,19 +166,30 @@ def evaluate_cell(
     spec: dict,
     seed: int,
     evaluation: dict,
-    indexing: str,
+    leakage_probe: float | None = None,
 ) -> tuple[dict, pl.DataFrame, dict]:
     """Test-set full ranking of one trained model -> (cell JSON, top-k frame, timing).
 
+    The model is evaluated in the item numbering it was trained in (``model.item_numbering``;
+    ties break by its lower id) and its top-k lists are mapped back to canonical ids. The cell
+    records that numbering and, when given, the split's leakage probe under it.
     The cell JSON is deterministic for a fixed seed (byte-identical on re-runs); wall-clock
     measurements vary from run to run and so go to the separate timing record.
     """
+    canonical = data
+    numbering = model.item_numbering
+    if numbering is not None:
+        data = numbering.sequences(data)
     decoding = dict(spec.get("decoding", {}))
     evaluate = evaluate_full_ranking
     score_fn = model.score
+    batch_size = int(evaluation["batch_size"])
     if model.generative:  # a ranked list per user (semantic-ID decoding), same metric functions
         evaluate = evaluate_generated_lists
         score_fn = partial(model.recommend, **decoding)
+        # time at the batch the decoder really runs (it decodes in chunks)
+        batch_size = min(batch_size, int(decoding.get("chunk_users") or getattr(model, "decode_chunk", batch_size)))
+    device = str(next(iter(model.parameters()), torch.empty(0)).device)
     result = evaluate(
         score_fn,
         data.histories("test"),
@@ -161,16 +197,22 @@ def evaluate_cell(
         data.n_items,
         ks=evaluation["ks"],
         mask_history=evaluation["mask_history"],
-        batch_size=evaluation["batch_size"],
+        batch_size=batch_size,
         topk=evaluation["topk"],
+        warmup=True,
+        batch1_users=int(evaluation["latency_users"]),
+        device=device,
     )
     protocol = {
         "split": "loo",
         "ranking": "full",
         "mask_history": bool(evaluation["mask_history"]),
-        "indexing": indexing,
+        "indexing": numbering.scheme if numbering is not None else "canonical",
         "loss": spec.get("train", {}).get("loss", "ce"),
+        **result.latency.protocol(),
     }
+    if leakage_probe is not None:
+        protocol["leakage_probe"] = round(float(leakage_probe), 6)
     extra: dict[str, Any] = {}
     if model.generative:
         beam = int(decoding.get("beam_width", 20))
@@ -201,24 +243,18 @@ def evaluate_cell(
     ranks = result.ranks
     rank_column = pl.Series("rank", np.where(np.isfinite(ranks), ranks, 0).astype(np.int32), dtype=pl.Int32)
     rank_column = rank_column.scatter(np.flatnonzero(~np.isfinite(ranks)), None)  # not in the list: null
+    topk_lists = numbering.canonical(result.topk) if numbering is not None else result.topk
     topk = pl.DataFrame(
         {
-            "user_id": data.user_ids.astype(np.int32),
-            "target_item_id": data.test_target.astype(np.int32),
+            "user_id": canonical.user_ids.astype(np.int32),
+            "target_item_id": canonical.test_target.astype(np.int32),
             "rank": rank_column,
-            "topk_item_ids": result.topk.astype(np.int32),
+            "topk_item_ids": topk_lists.astype(np.int32),
         },
         schema_overrides={"topk_item_ids": pl.Array(pl.Int32, result.topk.shape[1])},
     )
-    timing = {
-        "latency_ms_per_user": 1000.0 * result.score_seconds / max(1, data.n_users),
-        "score_seconds": result.score_seconds,
-        "batch_size": int(evaluation["batch_size"]),
-        "n_users": int(data.n_users),
-        "method": "wall time of model.score over all test batches after one warm-up batch, "
-        "divided by the number of users (CUDA synchronised when on GPU)",
-    }
-    if model.generative:
-        timing["method"] = "wall time of model.recommend (beam search) over all test batches, divided by the number of users"
+    what = "model.recommend (beam search)" if model.generative else "model.score"
+    timing = result.latency.record(f"{what}, history masking, ranks and top-k lists per batch (llmrecbench.evaluation.Latency)")
+    timing["n_users"] = int(data.n_users)
     return cell, topk, timing
 

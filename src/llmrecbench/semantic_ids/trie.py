@@ -111,6 +111,19 @@ class ItemTrie:
             leaf_index[leaf] = len(self.leaf_items)
             self.leaf_items.append(self._leaf_item[leaf])
         self.leaf_index = torch.from_numpy(leaf_index)
+        # per leaf (in leaf_items order) the nodes on its root-to-leaf path, levels 1..depth, and
+        # per node the number of leaves below it: a node is blocked when all of its leaves are
+        self._leaf_pos_of: dict[ItemId, int] = {item: pos for pos, item in enumerate(self.leaf_items)}
+        node_of_leaf = {leaf: pos for pos, leaf in enumerate(sorted(self._leaf_item))}
+        paths = np.zeros((len(self.leaf_items), depth), dtype=np.int64)
+        for key, item in self._item_of.items():
+            node, path = 0, []
+            for c in key:
+                node = self._children[node][c]
+                path.append(node)
+            paths[node_of_leaf[node]] = path
+        self.leaf_paths = paths
+        self.node_leaves = np.bincount(paths.reshape(-1), minlength=self.num_nodes)
 
     # ---- lookups -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -149,6 +162,25 @@ class ItemTrie:
     def items(self) -> list[tuple[tuple[int, ...], ItemId]]:
         """All ``(codes, item_id)`` pairs, sorted by codes."""
         return sorted(self._item_of.items())
+
+    def blocked_nodes(self, excluded: Sequence[Sequence[ItemId]]) -> torch.Tensor:
+        """``[Q, num_nodes]`` bool: node n is blocked for query q when every item below it is in
+        ``excluded[q]`` (so a beam never enters a subtree that holds only excluded items). Items
+        not in the trie are ignored."""
+        q = len(excluded)
+        out = np.zeros((q, self.num_nodes), dtype=bool)
+        rows, leaves = [], []
+        for b, items in enumerate(excluded):
+            pos = {self._leaf_pos_of[i] for i in items if i in self._leaf_pos_of}
+            rows += [b] * len(pos)
+            leaves += sorted(pos)
+        if leaves:
+            nodes = self.leaf_paths[np.asarray(leaves)]  # [P, depth]
+            keys = np.repeat(np.asarray(rows, dtype=np.int64), self.depth) * self.num_nodes + nodes.reshape(-1)
+            uniq, counts = np.unique(keys, return_counts=True)
+            full = counts == self.node_leaves[uniq % self.num_nodes]
+            out.reshape(-1)[uniq[full]] = True
+        return torch.from_numpy(out)
 
     # ---- vectorised transition used by the beam search -----------------------------------------
     def children_table(self, nodes: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -217,6 +249,7 @@ def constrained_beam_search(
     reorder_state: Callable[[Any, torch.Tensor], Any] = index_state,
     device: torch.device | str | None = None,
     return_codes: bool = False,
+    exclude: Sequence[Sequence[ItemId]] | None = None,
 ) -> list[list[tuple[ItemId | None, float]]]:
     """Batched beam search over semantic IDs, constrained to the trie (CBS) or not.
 
@@ -240,6 +273,10 @@ def constrained_beam_search(
         device: where prefixes and scores live (default: CPU; the decoder's outputs are moved here).
         return_codes: return ``(item_id, score, codes)`` triples instead of pairs (to inspect the
             invalid sequences of unconstrained mode).
+        exclude: per query, items the search must not return (a user's history, so that
+            ``num_return`` non-history items remain). Their paths are masked in the trie as soon
+            as a prefix leads only to excluded items (:meth:`ItemTrie.blocked_nodes`), in both
+            modes, so no beam is spent on them.
 
     Returns:
         one list per query of ``(item_id, score)`` sorted by score descending (ties in a
@@ -266,6 +303,10 @@ def constrained_beam_search(
     prefixes = torch.zeros((rows, 0), dtype=torch.long, device=dev)
     nodes = torch.zeros(rows, dtype=torch.long)  # trie node per beam (-1: off-trie), on CPU
     state = reorder_state(init_state, torch.arange(B).repeat_interleave(W))
+    if exclude is not None and len(exclude) != B:
+        raise ValueError(f"exclude holds {len(exclude)} item lists for {B} queries")
+    blocked = trie.blocked_nodes(exclude) if exclude is not None else None
+    query_of_row = torch.arange(rows) // W
 
     for t in range(trie.depth):
         logprobs, state = step_logprobs_fn(prefixes, state)
@@ -276,6 +317,9 @@ def constrained_beam_search(
         child = trie.children_table(nodes, V)  # [rows, V] CPU
         if constrained:
             logprobs = logprobs.masked_fill((child < 0).to(dev), float("-inf"))
+        if blocked is not None:
+            barred = blocked[query_of_row.unsqueeze(1), child.clamp(min=0)] & (child >= 0)
+            logprobs = logprobs.masked_fill(barred.to(dev), float("-inf"))
         cand = (scores.reshape(rows, 1) + logprobs).reshape(B, W * V)
         # W * V >= W candidates per query; -inf ones (masked, or children of dead beams) become
         # dead beams that are dropped from the results

@@ -49,7 +49,14 @@ def read_cells(paths: Iterable[str | Path]) -> list[dict]:
                 timing = json.loads(Path(cell["timing"]).read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise InputError(cell["timing"], f"cannot read timing JSON of {path} ({exc})") from exc
-            cell.setdefault("extra_columns", {})["latency_ms"] = timing["latency_ms_per_user"]
+            extra = cell.setdefault("extra_columns", {})
+            extra["latency_ms"] = timing["latency_ms_per_user"]
+            if timing.get("latency_ms_per_user_batch1") is not None:
+                extra["latency_ms_batch1"] = timing["latency_ms_per_user_batch1"]
+            if timing.get("batch_size") is not None:
+                extra["latency_batch"] = float(timing["batch_size"])
+            if timing.get("device"):
+                cell["latency_device"] = str(timing["device"])
         if cell["protocol"].get("ranking") == "full" and cell.get("status", "ok") == "ok":
             cell.setdefault("extra_columns", {}).setdefault("na_rate", 0.0)
         cells.append(cell)
@@ -76,6 +83,7 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
             "note": cell.get("note", ""),
             "n_users": cell.get("n_users"),
             "n_pairs": cell.get("n_pairs"),
+            "latency_device": cell.get("latency_device"),
         }
         for m in metrics:
             row[m] = cell.get("metrics", {}).get(m)
@@ -90,17 +98,19 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
     # text tasks count test pairs (n_pairs) beside users; other tables keep their columns as before
     counts = ["n_users", *(["n_pairs"] if any(r["n_pairs"] is not None for r in rows) else [])]
     rows = [{k: v for k, v in r.items() if k != "n_pairs" or "n_pairs" in counts} for r in rows]
-    df = pl.DataFrame(rows, schema_overrides={**{c: pl.Float64 for c in value_cols}, **{c: pl.Int64 for c in counts}}, infer_schema_length=None)
+    df = pl.DataFrame(rows, schema_overrides={**{c: pl.Float64 for c in value_cols}, **{c: pl.Int64 for c in counts}, "latency_device": pl.String}, infer_schema_length=None)
     aggs = [
         pl.col("seed").n_unique().alias("n_seeds"),
         *[pl.col(c).first().alias(c) for c in counts],
+        pl.col("latency_device").first().alias("latency_device"),
         pl.col("note").first().alias("note"),
     ]
     for c in value_cols:
         aggs.append(pl.col(c).mean().alias(c))
         aggs.append(pl.col(c).std(ddof=1).fill_null(0.0).alias(f"{c}_std"))
     table = df.group_by(list(KEY_COLUMNS), maintain_order=True).agg(aggs)
-    ordered = [*KEY_COLUMNS, "n_seeds", *counts, *value_cols, *[f"{c}_std" for c in value_cols], "note"]
+    devices = ["latency_device"] if df["latency_device"].drop_nulls().len() else []
+    ordered = [*KEY_COLUMNS, "n_seeds", *counts, *value_cols, *[f"{c}_std" for c in value_cols], *devices, "note"]
     table = table.select(ordered).sort(["dataset", "item_repr", "model", "setting"])
     # a group whose metrics are all missing (N/A cells) keeps null metrics and null std
     for c in value_cols:

@@ -13,7 +13,7 @@ def tradeoff_plot(table: pl.DataFrame, dest: str | Path, metric: str = "NDCG@10"
     """Accuracy against scoring latency per sample, one point per table row (RecBench's trade-off).
 
     x = mean latency per ``unit`` (test user or test pair, as the task declares) in ms (log scale), y = mean ``metric`` over seeds, error bars
-    = std over seeds. Rows without a latency or a metric (N/A cells) are left out and listed in
+    = std over seeds; each point's label names the batch size and device of its measurement. Rows without a latency or a metric (N/A cells) are left out and listed in
     the figure's footnote.
     """
     import matplotlib
@@ -25,6 +25,11 @@ def tradeoff_plot(table: pl.DataFrame, dest: str | Path, metric: str = "NDCG@10"
         [pl.col("dataset"), pl.lit("/"), pl.col("model"), pl.lit(" ("), pl.col("item_repr"), pl.lit(", "), pl.col("setting"), pl.lit(")")]
     )
     cols = table.with_columns(label.alias("label"))
+    if "latency_batch" in cols.columns:  # where each latency was measured: batch size and device
+        device = pl.col("latency_device") if "latency_device" in cols.columns else pl.lit("?")
+        where = pl.concat_str([pl.lit(" [b="), pl.col("latency_batch").cast(pl.Int64).cast(pl.String), pl.lit(", "), device, pl.lit("]")])
+        cols = cols.with_columns(pl.when(pl.col("latency_batch").is_not_null()).then(pl.col("label") + where)
+                                 .otherwise(pl.col("label")).alias("label"))
     has_latency = latency in cols.columns
     ok = cols.filter(pl.col(metric).is_not_null() & (pl.col(latency).is_not_null() if has_latency else pl.lit(False)))
     missing = cols.filter(~pl.col("label").is_in(ok["label"].implode()))["label"].to_list()

@@ -7,6 +7,7 @@ MRR; early stopping on valid NDCG@10. Models of the ``sequential`` family; LLM s
 
 from __future__ import annotations
 
+from llmrecbench import paths
 from llmrecbench.monitor import Monitor
 from llmrecbench.tasks.base import Metric, Task
 
@@ -25,38 +26,54 @@ class SeqRec(Task):
     llm = True
     llm_answers = ("item_list",)
 
+    def data_inputs(self, dataset):
+        """The split, its item numberings and its stats (the configured indexing, the leakage probes)."""
+        return {
+            **super().data_inputs(dataset),
+            "item_index": paths.fill(paths.ITEM_INDEX, dataset=dataset, split=self.split),
+            "split_stats": paths.fill(paths.SPLIT_STATS, dataset=dataset, split=self.split),
+        }
+
     def train(self, spec, inputs, *, seed, checkpoint_root, threads):
-        from llmrecbench.pipelines.seqrec import load_sequences, train_sequential
+        from llmrecbench.pipelines.seqrec import load_sequences, row_numbering, train_sequential
 
         data = load_sequences(inputs)
         return train_sequential(
             spec, data, self.options, seed=seed, checkpoint_root=checkpoint_root, threads=threads,
             semantic_codes=inputs.get("semantic_codes"), item_embeddings=inputs.get("item_embeddings"),
+            numbering=row_numbering(spec, inputs, data.n_items),
         )
 
     def evaluate(self, model_path, spec, inputs, *, identity):
         from llmrecbench.models.base import SequentialRecommender
-        from llmrecbench.pipelines.seqrec import evaluate_cell, load_sequences
+        from llmrecbench.pipelines.seqrec import evaluate_cell, leakage_probe_of, load_sequences
 
         data = load_sequences(inputs)
         model = SequentialRecommender.load(model_path)
+        scheme = model.item_numbering.scheme if model.item_numbering is not None else None
         return evaluate_cell(
             model, data, dataset=identity["dataset"], model_name=identity["model"], spec=spec,
-            seed=identity["seed"], evaluation=self.options, indexing=identity["indexing"],
+            seed=identity["seed"], evaluation=self.options,
+            leakage_probe=leakage_probe_of(inputs, scheme) if scheme else None,
         )
 
     def llm_prompt_inputs(self, dataset, prompt_split):
         return {k: v for k, v in self.data_inputs(dataset).items() if k != "user_table"}
 
     def llm_eval_inputs(self, dataset):
-        return {}  # the prompt file carries the histories and targets; items and codes come with the model
+        # the prompt file carries the histories and targets; items and codes come with the model;
+        # ID-token rows read the numbering their prompts were written in
+        return {"item_index": paths.fill(paths.ITEM_INDEX, dataset=dataset, split=self.split)}
 
     def build_llm_prompts(self, inputs, key, split, dest, prompt_cfg, context):
         from llmrecbench.llm.prompt_files import build_prompt_file
+        from llmrecbench.pipelines.common import count_rows
+        from llmrecbench.pipelines.seqrec import row_numbering
 
         return build_prompt_file(
             {part: inputs[part] for part in ("train", "valid", "test")}, inputs["item_table"], key=key, split=split,
             dest=dest, prompt_cfg=prompt_cfg, codes_path=inputs.get("codes"),
+            numbering=row_numbering({}, inputs, count_rows(inputs["item_table"])),
         )
 
     def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
@@ -65,6 +82,6 @@ class SeqRec(Task):
         return run_evaluate(
             inputs["model"], inputs["prompts"], inputs["item_table"], spec, llm_cfg,
             dataset=identity["dataset"], model_name=identity["model"], setting=identity["setting"],
-            seed=identity["seed"], evaluation=self.options, indexing=identity["indexing"],
-            adapter_dir=inputs.get("adapter"), codes_path=inputs.get("codes"),
+            seed=identity["seed"], evaluation=self.options,
+            adapter_dir=inputs.get("adapter"), codes_path=inputs.get("codes"), item_index=inputs.get("item_index"),
         )
