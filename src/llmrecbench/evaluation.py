@@ -121,6 +121,26 @@ def history_mask_index(histories: Sequence[np.ndarray]) -> tuple[torch.Tensor, t
     return torch.from_numpy(rows), torch.from_numpy(cols.astype(np.int64))
 
 
+def rank_batch(scores: torch.Tensor, histories: Sequence[np.ndarray], targets: np.ndarray, mask_history: bool,
+               topk: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """The ranking part of full-ranking evaluation for one batch: (target ranks, top-k lists or
+    None, number of targets that are history items). With ``mask_history``, -inf is written into a
+    copy of the scores at the (user, history item) pairs (no ``[B, N]`` mask is built)."""
+    targets = np.asarray(targets, dtype=np.int64)
+    in_history = 0
+    if mask_history:
+        scores = scores.to(torch.float32, copy=True)
+        r, c = history_mask_index(histories)
+        rn, cn = r.numpy(), c.numpy()
+        in_history = int(np.unique(rn[cn == targets[rn]]).size)
+        scores.index_put_((r.to(scores.device), c.to(scores.device)), torch.tensor(float("-inf"), device=scores.device))
+    else:
+        scores = scores.float()
+    ranks = ranks_from_scores(scores, torch.from_numpy(targets)).cpu().numpy()
+    lists = topk_stable(scores, topk).cpu().numpy() if topk else None
+    return ranks, lists, in_history
+
+
 @torch.no_grad()
 def evaluate_full_ranking(
     score_fn: ScoreFn,
@@ -150,20 +170,10 @@ def evaluate_full_ranking(
 
     def step(rows: slice):
         batch_hist = histories[rows]
-        batch_tgt = torch.from_numpy(targets[rows])
-        scores = score_fn(batch_hist).detach().float()
+        scores = score_fn(batch_hist).detach()
         if scores.shape != (len(batch_hist), n_items):
             raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected ({len(batch_hist)}, {n_items})")
-        in_history = 0
-        if mask_history:
-            r, c = history_mask_index(batch_hist)
-            hit = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-            hit[r.to(scores.device), c.to(scores.device)] = True
-            in_history = int(hit.gather(1, batch_tgt.view(-1, 1).to(scores.device)).sum())
-            scores = scores.masked_fill(hit, float("-inf"))
-        ranks = ranks_from_scores(scores, batch_tgt.to(scores.device)).cpu().numpy()
-        lists = topk_stable(scores, topk).cpu().numpy() if topk else None
-        return ranks, lists, in_history
+        return rank_batch(scores, batch_hist, targets[rows], mask_history, topk)
 
     if warmup:
         outputs, latency = time_step(step, targets.shape[0], batch_size, device, batch1_users)

@@ -64,6 +64,14 @@ def ranking_metrics(ranks: Iterable[float], ks: Iterable[int] = (1, 5, 10, 20)) 
     return out
 
 
+def count_true(mask: torch.Tensor) -> torch.Tensor:
+    """Per-row number of True entries of a ``[B, N]`` bool tensor (numpy's popcount on the CPU,
+    several times faster than summing bools in torch)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1).astype(np.int64))
+    return mask.sum(dim=1)
+
+
 def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Rank of each row's target among all columns, 1-based, ties broken by lower item index.
 
@@ -75,10 +83,11 @@ def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     """
     if scores.ndim != 2 or targets.ndim != 1 or scores.shape[0] != targets.shape[0]:
         raise ValueError("scores must be [B, N] and targets [B]")
+    targets = targets.to(scores.device)
     target_scores = scores.gather(1, targets.view(-1, 1))
-    greater = (scores > target_scores).sum(dim=1)
+    greater = count_true(scores > target_scores).to(scores.device)
     equal = scores == target_scores
-    tied = torch.nonzero(equal.sum(dim=1) > 1).view(-1)  # rows where another item ties the target
+    tied = torch.nonzero(count_true(equal).to(scores.device) > 1).view(-1)  # rows where another item ties the target
     ties_before = torch.zeros_like(greater)
     if tied.numel():
         cols = torch.arange(scores.shape[1], device=scores.device).view(1, -1)
@@ -90,8 +99,9 @@ def topk_stable(scores: torch.Tensor, k: int) -> torch.Tensor:
     """The first ``k`` columns of ``torch.sort(scores, dim=1, descending=True, stable=True)``
     (higher score first, ties by lower column index) without sorting whole rows.
 
-    With v_u the k-th largest score of row u, the top k are every column with s_uj > v_u plus the
-    lowest-index columns with s_uj = v_u that fill it to k; only those k are then sorted, by
+    ``torch.topk`` gives the k largest scores; with v_u the smallest of them, its set is the
+    stable sort's unless more columns tie at v_u than it kept. Those rows take every column with
+    s_uj > v_u plus the lowest-index columns with s_uj = v_u. The k columns are then ordered by
     (-s_uj, j). Rows with fewer than ``k`` columns keep them all. Scores must not be NaN.
     """
     if scores.ndim != 2:
@@ -100,16 +110,17 @@ def topk_stable(scores: torch.Tensor, k: int) -> torch.Tensor:
     k = min(int(k), n)
     if k == 0 or b == 0:
         return torch.empty((b, k), dtype=torch.long, device=scores.device)
-    kth = torch.topk(scores, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
-    above = scores > kth
-    at = scores == kth
-    need = k - above.sum(dim=1, keepdim=True)
-    chosen = above | at
-    cut = torch.nonzero(at.sum(dim=1) > need.view(-1)).view(-1)  # rows whose boundary ties exceed the room
-    if cut.numel():
-        first = at[cut] & (torch.cumsum(at[cut], dim=1) <= need[cut])
-        chosen[cut] = above[cut] | first
-    cols = torch.nonzero(chosen)[:, 1].view(b, k)  # ascending column index within each row
-    picked = scores.gather(1, cols)
-    order = torch.sort(picked, dim=1, descending=True, stable=True).indices
+    values, cols = torch.topk(scores, k, dim=1, sorted=False)
+    kth = values.min(dim=1, keepdim=True).values
+    kept_at_kth = (values == kth).sum(dim=1)
+    cut = torch.nonzero(count_true(scores == kth).to(scores.device) > kept_at_kth).view(-1)
+    if cut.numel():  # boundary ties beyond the kept ones: take the lowest-index tied columns
+        sub, sub_kth = scores[cut], kth[cut]
+        above, at = sub > sub_kth, sub == sub_kth
+        need = k - above.sum(dim=1, keepdim=True)
+        chosen = above | (at & (torch.cumsum(at, dim=1) <= need))
+        cols = cols.clone()
+        cols[cut] = torch.nonzero(chosen)[:, 1].view(-1, k)
+    cols = torch.sort(cols, dim=1).values  # ascending column index, then a stable sort by score
+    order = torch.sort(scores.gather(1, cols), dim=1, descending=True, stable=True).indices
     return cols.gather(1, order)
