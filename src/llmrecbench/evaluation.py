@@ -93,6 +93,14 @@ def time_step(step: Callable[[slice], object], n: int, batch_size: int, device: 
     return outputs, Latency(batch_size, device, 1000.0 * seconds / n, batch1, one)
 
 
+def run_batches(step: Callable[[slice], object], n: int, batch_size: int, timed: bool, device: str,
+                batch1_users: int) -> tuple[list, Latency | None]:
+    """``step`` over ``n`` users in batches: timed by :func:`time_step`, or untimed (latency None)."""
+    if timed:
+        return time_step(step, n, batch_size, device, batch1_users)
+    return [step(slice(s, min(s + batch_size, n))) for s in range(0, n, batch_size)], None
+
+
 @dataclass
 class RankingResult:
     """Metrics plus the raw ranks and top-k lists they were computed from."""
@@ -175,11 +183,7 @@ def evaluate_full_ranking(
             raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected ({len(batch_hist)}, {n_items})")
         return rank_batch(scores, batch_hist, targets[rows], mask_history, topk)
 
-    if warmup:
-        outputs, latency = time_step(step, targets.shape[0], batch_size, device, batch1_users)
-    else:
-        outputs = [step(slice(s, s + batch_size)) for s in range(0, targets.shape[0], batch_size)]
-        latency = None
+    outputs, latency = run_batches(step, targets.shape[0], batch_size, warmup, device, batch1_users)
     all_ranks = np.concatenate([o[0] for o in outputs]) if outputs else np.empty(0, dtype=np.int64)
     all_topk = np.concatenate([o[1] for o in outputs]) if outputs and topk else np.empty((targets.shape[0], topk), dtype=np.int64)
     return RankingResult(
@@ -274,11 +278,7 @@ def evaluate_generated_lists(
         shown[:, :width] = np.where(lists[:, :width] >= 0, lists[:, :width], INVALID_ITEM)
         return ranks, shown, in_history, counts
 
-    if warmup:
-        outputs, latency = time_step(step, targets.shape[0], batch_size, device, batch1_users)
-    else:
-        outputs = [step(slice(s, s + batch_size)) for s in range(0, targets.shape[0], batch_size)]
-        latency = None
+    outputs, latency = run_batches(step, targets.shape[0], batch_size, warmup, device, batch1_users)
     all_ranks = np.concatenate([o[0] for o in outputs]) if outputs else np.empty(0, dtype=np.float64)
     all_topk = np.concatenate([o[1] for o in outputs]) if outputs else np.full((0, topk), INVALID_ITEM, dtype=np.int64)
     n_invalid, n_generated, n_without = (sum(o[3][j] for o in outputs) for j in range(3))

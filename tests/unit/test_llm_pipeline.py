@@ -111,6 +111,12 @@ def test_zero_shot_cell_merges(model_dir, beauty):
     assert cell["status"] in ("ok", "n/a") and cell["item_repr"] == "text"
     assert cell["llm"]["source"]["sha256"] and timing["latency_ms_per_user"] > 0 and timing["batch_size"] == 2
     assert topk.height == 2 and "answer" in topk.columns
+    # what the outputs depend on is recorded: the decode batch, the device's reproducibility, and
+    # the latency protocol's batch and device (also batch 1 over min(latency_users, users) prompts)
+    p = cell["protocol"]
+    assert p["decode_batch_size"] == 2 and p["reproducibility"].startswith("cpu, bit-reproducible")
+    assert p["latency_batch_size"] == 2 and p["latency_device"] == "cpu" and timing["n_users_batch1"] == 2
+    assert p["history_masking"].startswith("history items skipped")
     table = merge_cells([cell])
     assert "na_rate" in table.columns and table.height == 1
 
@@ -132,6 +138,9 @@ def test_lora_item_tokens_constrained_and_reload(tmp_path, model_dir, beauty, it
     assert cell["counters"]["invalid_items"] == 0 and cell["counters"]["hypotheses"] == 15
     assert cell["extra_columns"]["na_rate"] == 0.0 and cell["protocol"]["decoding"] == "beam5+trie(CBS)"
     assert all(0 <= i < len(titles) for row in topk["topk_item_ids"].to_list() for i in row)
+    # history items were masked in the trie, so the 5 items per user are all new to the user
+    for r, row in zip(test, topk["topk_item_ids"].to_list()):
+        assert not set(row) & set(r["mask_items"])
     # the reloaded adapter scores exactly like the trained weights (taken from the last checkpoint)
     from peft import set_peft_model_state_dict
 

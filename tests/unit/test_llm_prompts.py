@@ -97,3 +97,23 @@ def test_prompt_keys_and_jsonl(tmp_path, beauty):
     recs = build_prompts(data, ItemCatalog(titles, "text"), "seq3", "valid")
     write_jsonl(recs, tmp_path / "p.jsonl")
     assert read_jsonl(tmp_path / "p.jsonl") == recs
+
+
+def test_id_token_prompts_are_written_in_the_row_numbering(beauty):
+    """ID tokens show an item's number in the chosen numbering, not its canonical (P5-order) id;
+    the records name the numbering, and the constrained decoder maps tokens back to items."""
+    from llmrecbench.data.indexing import ItemNumbering
+    from llmrecbench.llm.prompt_files import prompt_set
+
+    data, titles = beauty
+    perm = np.random.default_rng(0).permutation(data.n_items)
+    numbering = ItemNumbering("random", perm)
+    recs = prompt_set(data, titles, "seq1-unique_id", "test", numbering=numbering, max_history=5)
+    r = recs[0]
+    assert r["item_numbering"] == "random"
+    assert r["target"] == f"<item_{perm[r['target_item_id']]}>"
+    assert all(f"<item_{perm[i]}>" in r["prompt"] for i in r["history"])
+    plain = prompt_set(data, titles, "seq1-unique_id", "test", max_history=5)[0]
+    assert "item_numbering" not in plain and plain["target"] == f"<item_{plain['target_item_id']}>"
+    cat = ItemCatalog(titles, "unique_id", numbers=perm)
+    assert sorted(cat.new_tokens()) == sorted(cat.render(i) for i in range(data.n_items))  # same token set
