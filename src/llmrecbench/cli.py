@@ -1,4 +1,5 @@
-"""Command line: ``llmrecbench provenance FILE`` prints the chain of rules and files behind FILE.
+"""Command line: ``llmrecbench provenance FILE`` prints the chain of rules and files behind FILE;
+``llmrecbench rescore`` recomputes a text cell; ``llmrecbench readme`` re-renders the README's tables.
 
 The chain is read from Snakemake's own per-output records (``.snakemake/metadata/``: rule,
 inputs, params, log, start/end time, the cluster job id when run under SLURM, input checksums),
@@ -108,9 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     resc.add_argument("--test", required=True, help="the task's test part, results/{dataset}/{task}/data/test.parquet")
     resc.add_argument("--encoder", default=None, help="sentence encoder of the cosine column (default: none, column left out)")
     resc.add_argument("--encoder-cache", default="resources/models/encoders", help="folder hub encoders resolve into")
+    readme = sub.add_parser("readme", help="re-render the README's generated tables from results/ (resources/readme_tables.yaml)")
+    readme.add_argument("readme", nargs="?", default="README.md", help="the README to update in place")
+    readme.add_argument("--spec", default="resources/readme_tables.yaml", help="the blocks' specs")
+    readme.add_argument("-d", "--directory", default=".", help="the workflow's working directory (holds results/)")
     args = parser.parse_args(argv)
     if args.command == "rescore":
         return _rescore(args)
+    if args.command == "readme":
+        from llmrecbench.errors import BenchError
+        from llmrecbench.tables.readme import update_readme
+
+        try:
+            names = update_readme(args.readme, args.spec, args.directory)
+        except BenchError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print(f"{args.readme}: re-rendered {', '.join(names) or 'no blocks'}")
+        return 0
     workdir = Path(args.directory)
     if not (workdir / args.file).exists():
         print(f"{args.file}: no such file in {workdir.resolve()}", file=sys.stderr)

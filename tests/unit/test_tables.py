@@ -114,3 +114,47 @@ def test_tradeoff_plot_writes_a_png_with_the_tasks_latency_unit(tmp_path):
     assert get_task("ctr").latency_unit == "test pair" and get_task("seqrec").latency_unit == "test user"
     tradeoff_plot(table, tmp_path / "p.png", metric="AUC", unit=get_task("ctr").latency_unit)
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_readme_blocks_are_rendered_from_the_tables_and_fail_in_one_line(tmp_path):
+    """README tables come from results/tables/*.csv and the benchmark files; a missing table or
+    an unknown block fails with one line naming the file, and the README is left as it was."""
+    import pytest
+    import yaml
+
+    from llmrecbench.errors import InputError
+    from llmrecbench.tables.readme import update_readme
+
+    table = tmp_path / "results/tables/seqrec.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text(
+        "dataset,model,item_repr,setting,protocol,n_seeds,n_users,NDCG@10,NDCG@10_std,note\n"
+        "beauty,pop,unique_id,popularity,p,1,10,0.0055,0.0,\n"
+        "beauty,sasrec,unique_id,CE,p,2,10,0.04761,0.0012,\n"
+        "other,sasrec,unique_id,CE,p,1,10,0.9,0.0,\n"
+    )
+    bench = tmp_path / "results/benchmarks/beauty/seqrec/sasrec/seed42/train.tsv"
+    bench.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\n228.4\t0:03:48\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"main": {
+        "table": "results/tables/seqrec.csv", "filter": {"dataset": "beauty"}, "rows": ["pop", "sasrec"],
+        "columns": ["NDCG@10"], "bold_max": "NDCG@10", "train_seconds": True, "seeds": [42],
+        "published": {"column": "paper", "values": {"sasrec": "0.0318"}},
+    }}))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- generated:main -->\nold typed table\n<!-- /generated:main -->\nend\n")
+    assert update_readme(readme, spec, tmp_path) == ["main"]
+    text = readme.read_text()
+    assert "old typed table" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert "| pop | 0.0055 | – | – |" in text
+    assert "| sasrec | **0.0476 ± 0.0012** | 228 | 0.0318 |" in text
+    before = readme.read_text()
+    readme.write_text(before.replace("generated:main", "generated:other"))
+    with pytest.raises(InputError, match="no spec"):
+        update_readme(readme, spec, tmp_path)
+    table.unlink()
+    readme.write_text(before)
+    with pytest.raises(InputError, match="seqrec.csv"):
+        update_readme(readme, spec, tmp_path)
+    assert readme.read_text() == before
