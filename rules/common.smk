@@ -526,10 +526,17 @@ def semantic_inputs(wildcards):
     sem = config["models"].get(wildcards.model, {}).get("semantic")
     if not sem:
         return {}
-    base = f"results/{wildcards.dataset}"
-    inputs = {"item_embeddings": f"{base}/embeddings/{sem['encoder']}.parquet"}
+    inputs = {
+        "item_embeddings": paths.fill(
+            paths.EMBEDDINGS, dataset=wildcards.dataset, encoder=sem["encoder"]
+        )
+    }
     if "levels" in sem:
-        inputs["semantic_codes"] = (
-            f"{base}/semantic_ids/{sem['encoder']}/{sem['levels']}x{sem['codebook']}/codes.parquet"
+        inputs["semantic_codes"] = paths.fill(
+            paths.SEMANTIC_CODES,
+            dataset=wildcards.dataset,
+            encoder=sem["encoder"],
+            levels=sem["levels"],
+            codebook=sem["codebook"],
         )
     return inputs

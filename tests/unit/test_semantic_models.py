@@ -45,7 +45,9 @@ SMALL = {
     "sid_sasrec": {"max_len": 10, "hidden": 16, "n_layers": 1, "n_heads": 2, "inner": 32, "dropout": 0.1, "attn_dropout": 0.1},
     "tiger": {"max_items": 5, "d_model": 16, "d_ff": 32, "n_layers": 1, "n_decoder_layers": 1, "n_heads": 2, "d_kv": 8, "valid_users": 0},
     "sasrec_sbert": {"max_len": 10, "hidden": 16, "n_layers": 1, "n_heads": 2, "inner": 32, "dropout": 0.1, "attn_dropout": 0.1},
+    "fdsa": {"max_len": 10, "hidden": 16, "n_layers": 1, "n_heads": 2, "inner": 32, "dropout": 0.1, "attn_dropout": 0.1},
 }
+TEXT_MODELS = ["sasrec_sbert", "fdsa"]  # over the items' text vectors
 EVALUATION = {"ks": [1, 5, 10, 20], "mask_history": True, "batch_size": 64, "topk": 20, "latency_users": 3}
 
 
@@ -75,7 +77,7 @@ def _data(n_users: int = 120) -> LeaveOneOutSequences:
 
 
 def _model(name: str, seed: int = 0) -> SequentialRecommender:
-    inputs = {"item_embeddings": _text_vectors()} if name == "sasrec_sbert" else {"semantic_codes": _codes()}
+    inputs = {"item_embeddings": _text_vectors()} if name in TEXT_MODELS else {"semantic_codes": _codes()}
     return create_model(name, N_ITEMS, seed=seed, **SMALL[name], **inputs)
 
 
@@ -89,7 +91,7 @@ def _trained(name: str, tmp_path, seed: int = 0, epochs: int = 4) -> tuple[Seque
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("semantic_models")
-    return {name: _trained(name, root) for name in [*GENERATIVE, "sasrec_sbert"]}
+    return {name: _trained(name, root) for name in [*GENERATIVE, *TEXT_MODELS]}
 
 
 # --- generated-list evaluation ---------------------------------------------------------------
@@ -188,7 +190,7 @@ def test_recommend_does_not_depend_on_chunking(name, trained):
 
 
 # --- training, determinism, persistence ------------------------------------------------------
-@pytest.mark.parametrize("name", [*GENERATIVE, "sasrec_sbert"])
+@pytest.mark.parametrize("name", [*GENERATIVE, *TEXT_MODELS])
 def test_training_learns_the_walk(name, trained):
     _, log = trained[name]
     losses = [e["loss"] for e in log["epochs"]]
@@ -196,7 +198,7 @@ def test_training_learns_the_walk(name, trained):
     assert log["best_valid"]["HR@10"] > 0.5, log["best_valid"]  # random: 10/40
 
 
-@pytest.mark.parametrize("name", [*GENERATIVE, "sasrec_sbert"])
+@pytest.mark.parametrize("name", [*GENERATIVE, *TEXT_MODELS])
 def test_same_seed_same_model_and_rankings(name, trained, tmp_path):
     model, log = trained[name]
     again, log2 = _trained(name, tmp_path)
@@ -210,7 +212,7 @@ def test_same_seed_same_model_and_rankings(name, trained, tmp_path):
         assert torch.equal(model.score(histories), again.score(histories))
 
 
-@pytest.mark.parametrize("name", [*GENERATIVE, "sasrec_sbert"])
+@pytest.mark.parametrize("name", [*GENERATIVE, *TEXT_MODELS])
 def test_save_load_gives_identical_rankings(name, trained, tmp_path):
     model, _ = trained[name]
     path = tmp_path / f"{name}.pt"
@@ -248,6 +250,21 @@ def test_sasrec_sbert_starts_from_the_projected_text_vectors():
     torch.testing.assert_close(table[1:], model.text_proj(model.text_vectors))
     # similar texts -> similar initial item vectors (a linear map of the centred text vectors)
     assert model.score([np.array([1, 2])]).shape == (1, N_ITEMS)
+
+
+def test_fdsa_fuses_an_item_and_a_feature_stream():
+    """FDSA's score is <W_o [A_t; F_t] + b_o, e_i>: changing only the text vectors changes it
+    (the feature stream is used), and the ID table is the output layer."""
+    model = _model("fdsa")
+    hist = [np.array([1, 2, 3])]
+    base = model.score(hist)
+    other = create_model("fdsa", N_ITEMS, seed=0, item_embeddings=-_text_vectors(), **SMALL["fdsa"])
+    assert not torch.allclose(base, other.score(hist))
+    seq = torch.tensor([[0] * 7 + [2, 3, 4]])
+    with torch.no_grad():
+        model.eval()
+        o = model.fuse(torch.cat([model.items.encode(seq), model.features.encode(seq)], -1))[:, -1]
+    torch.testing.assert_close(base, o @ model.items.item_emb.weight[1:].t())
 
 
 def test_bad_inputs_are_config_errors():
