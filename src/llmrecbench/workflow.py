@@ -35,6 +35,28 @@ def limit_threads(threads: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def keep_freed_memory() -> bool:
+    """glibc: serve large allocations from the heap and keep freed memory for reuse
+    (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, 2 GiB)``). A full-softmax batch of
+    SASRec allocates and frees about 1 GiB of logits and gradients; by default each block is a
+    fresh mmap, page-faulted and zeroed by the kernel, which is where the rules' system time went
+    (30 SASRec batches on Beauty: 8.9 s -> 2.2 s of system time, 21.0 s -> 18.9 s wall). The
+    process's peak memory is unchanged; it is just not handed back between batches. Returns
+    whether the allocator took the settings (False off glibc)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
 @contextlib.contextmanager
 def rule_context(smk: Any) -> Iterator[logging.Logger]:
     """Run a rule's body with logging to ``smk.log[0]`` and one-line errors."""
@@ -52,6 +74,7 @@ def rule_context(smk: Any) -> Iterator[logging.Logger]:
     sys.stderr = log_file  # tqdm/rich progress and library warnings land in the log
     threads = int(getattr(smk, "threads", 1) or 1)
     limit_threads(threads)
+    keep_freed_memory()
     rule = getattr(smk, "rule", "?")
     logger.info("rule %s: threads=%d wildcards=%s", rule, threads, dict(smk.wildcards.items()))
     start = time.perf_counter()
