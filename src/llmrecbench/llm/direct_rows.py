@@ -57,7 +57,7 @@ def score_yes_no(lm: CausalLM, records: list[dict], catalog: ItemCatalog, decode
     for u, r in enumerate(records):
         with watch, torch.no_grad():
             ids = [lm.prompt_ids(render_direct(template, catalog, r["user_id"], r["history"], item=c)) for c in r["candidates"]]
-            p = shared_prefix_length(ids)
+            p = shared_prefix_length(ids) if lm.prefix_cacheable else 0
             if p == 0:  # nothing shared: one left-padded forward per chunk
                 for start in range(0, C, size):
                     logits, _, _ = lm.forward(*lm.left_pad(ids[start : start + size]))

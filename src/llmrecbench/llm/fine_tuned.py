@@ -19,6 +19,7 @@ from llmrecbench.llm.decoding import DecodeConfig
 from llmrecbench.llm.encoders import title_encoder
 from llmrecbench.llm.item_decoding import ItemDecoder, item_beam_search
 from llmrecbench.llm.prompt_files import item_catalog
+from llmrecbench.llm.prompts import ItemCatalog
 
 log = logging.getLogger("llmrecbench")
 
@@ -157,7 +158,13 @@ def train_adapter(
     return finetune(
         model_dir, train_records, catalog.new_tokens(), cfg, adapter_dir, checkpoint_root, device=device,
         extra_meta={"item_repr": item_repr, "template": "+".join(dict.fromkeys(r["template"] for r in train_records))},
+        entity_strings=catalog_entities(catalog) if cfg.objective == "blank_infilling" else (),
     )
+
+
+def catalog_entities(catalog: ItemCatalog) -> list[str]:
+    """Every item as prompts show it (blank infilling's item entities; user ids are found by pattern)."""
+    return [catalog.render(i) for i in range(catalog.n_items)]
 
 
 def device_for(resources_gpu: int | None = None) -> str:

@@ -42,6 +42,7 @@ from llmrecbench.provenance import config_hash
 log = logging.getLogger("llmrecbench")
 
 ADAPTER_META = "llm_adapter.json"
+OBJECTIVES = ("lm", "yes_no_bce", "blank_infilling")
 
 
 @dataclass
@@ -60,7 +61,14 @@ class FinetuneConfig:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
     prefix_length: int = 128
-    objective: str = "lm"  # lm | yes_no_bce (see yes_no_loss)
+    objective: str = "lm"  # lm | yes_no_bce (see yes_no_loss) | blank_infilling (llm.recsysllm)
+    # blank_infilling only (RecSysLLM): blank levels, share of prompt tokens blanked, whole
+    # entities as units, 2-D positions + intra embedding, the largest intra-position id
+    blank_levels: list[str] = field(default_factory=lambda: ["entity", "sentence", "document"])
+    blank_ratio: float = 0.15
+    entity_mask: bool = True
+    two_d_positions: bool = True
+    max_intra_position: int = 64
     seed: int = 42
 
     @classmethod
@@ -72,8 +80,16 @@ class FinetuneConfig:
         cfg = cls(**{k: v for k, v in spec.items() if k in known and k != "seed"}, seed=seed)
         if cfg.method not in ("lora", "prefix"):
             raise ConfigError(f"llm finetune method {cfg.method!r} is not lora or prefix")
-        if cfg.objective not in ("lm", "yes_no_bce"):
-            raise ConfigError(f"llm finetune objective {cfg.objective!r} is not lm or yes_no_bce")
+        if cfg.objective not in OBJECTIVES:
+            raise ConfigError(f"llm finetune objective {cfg.objective!r} is not one of {OBJECTIVES}")
+        if cfg.objective == "blank_infilling":
+            from llmrecbench.llm.recsysllm.blanks import LEVELS
+
+            if cfg.method != "lora":
+                raise ConfigError("llm finetune objective blank_infilling trains a LoRA adapter: use method lora")
+            bad = [lv for lv in cfg.blank_levels if lv not in LEVELS]
+            if bad or not cfg.blank_levels:
+                raise ConfigError(f"llm finetune blank_levels {cfg.blank_levels!r}: each must be one of {LEVELS}")
         return cfg
 
 
@@ -153,6 +169,10 @@ def load_adapter(model_dir: str | Path, adapter_dir: str | Path, device: str = "
         init_item_rows(model, ids, max(len(tok), max(ids) + 1), int(meta["init_seed"]))
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
     peft_model.to(device).eval()
+    if meta["config"].get("objective") == "blank_infilling":
+        from llmrecbench.llm.recsysllm.model import load_blank_lm
+
+        return load_blank_lm(peft_model, tok, meta, adapter_dir, device), meta
     return CausalLM(peft_model, tok, chat=meta.get("chat", True), device=device), meta
 
 
@@ -229,7 +249,8 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         raise
 
 
-def fingerprint(cfg: FinetuneConfig, manifest: dict, records: Sequence[dict], new_tokens: Sequence[str]) -> str:
+def fingerprint(cfg: FinetuneConfig, manifest: dict, records: Sequence[dict], new_tokens: Sequence[str],
+                entity_strings: Sequence[str] = ()) -> str:
     """Hash of everything that shapes training: a changed config or data never resumes stale state."""
     return config_hash(
         {
@@ -238,6 +259,7 @@ def fingerprint(cfg: FinetuneConfig, manifest: dict, records: Sequence[dict], ne
             "n_records": len(records),
             "data": config_hash([(r["prompt"], r["target"]) for r in records]),
             "new_tokens": config_hash(list(new_tokens)),
+            **({"entities": config_hash(list(entity_strings))} if entity_strings else {}),
         }
     )[:16]
 
@@ -259,17 +281,33 @@ def finetune(
     checkpoint_root: str | Path,
     device: str = "cpu",
     extra_meta: dict | None = None,
+    entity_strings: Sequence[str] = (),
 ) -> dict:
-    """Train an adapter on prompt records; write it to ``adapter_dir``; return the training log."""
+    """Train an adapter on prompt records; write it to ``adapter_dir``; return the training log.
+
+    ``entity_strings``: the catalog's item renderings (blank infilling's entities, with user ids)."""
     if not records:
         raise InputError("training prompts", "no training records")
     records = subsample(records, cfg.max_train_examples, cfg.seed)
     manifest = read_manifest(model_dir)
-    ckpt_dir = Path(checkpoint_root) / fingerprint(cfg, manifest, records, new_tokens)
+    blank = cfg.objective == "blank_infilling"
+    if blank:
+        from llmrecbench.llm.recsysllm import training as blank_training
+        from llmrecbench.llm.recsysllm.layout import SPECIAL_TOKENS
+        from llmrecbench.llm.recsysllm.model import blank_lm
+
+        new_tokens = list(new_tokens) + list(SPECIAL_TOKENS)
+    ckpt_dir = Path(checkpoint_root) / fingerprint(cfg, manifest, records, new_tokens, entity_strings if blank else ())
     model, tok, manifest, new_ids = build_trainable(model_dir, new_tokens, cfg, device)
-    lm = CausalLM(model, tok, chat=manifest.get("chat_template", True), device=device)
+    chat = manifest.get("chat_template", True)
     bce = cfg.objective == "yes_no_bce"
-    examples = encode_labelled(lm, records, cfg.max_length) if bce else encode_examples(lm, records, cfg.max_length)
+    if blank:
+        pool = blank_training.build_pool(tok, records, entity_strings)
+        lm = blank_lm(model, tok, pool, cfg, chat=chat, device=device)
+        examples = blank_training.encode_sources(lm, records, cfg.max_length)
+    else:
+        lm = CausalLM(model, tok, chat=chat, device=device)
+        examples = encode_labelled(lm, records, cfg.max_length) if bce else encode_examples(lm, records, cfg.max_length)
     yes_no = None
     if bce:
         from llmrecbench.llm.readers import yes_no_token_ids
@@ -277,7 +315,8 @@ def finetune(
         yes_no = yes_no_token_ids(tok)
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
-    params = [p for p in model.parameters() if p.requires_grad]
+    extra = lm.intra if blank and lm.intra is not None else None  # trained beside the adapter
+    params = [p for p in model.parameters() if p.requires_grad] + (list(extra.parameters()) if extra is not None else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup = int(cfg.warmup_ratio * total_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -291,6 +330,8 @@ def finetune(
 
         state = torch.load(latest, map_location="cpu", weights_only=False)
         set_peft_model_state_dict(model, state["adapter"])
+        if extra is not None:
+            extra.load_state_dict(state["extra"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         history = state["history"]
@@ -304,6 +345,8 @@ def finetune(
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
+        if extra is not None:
+            extra.train()
         torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout stream of this epoch
         order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
         t0, total, n_tok = time.perf_counter(), 0.0, 0
@@ -311,6 +354,14 @@ def finetune(
             batch = [examples[i] for i in order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()]
             if bce:
                 loss, k = yes_no_loss(lm, batch, device, yes_no), len(batch)
+            elif blank:
+                idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()
+                seqs = [
+                    blank_training.make_example(examples[i], i, epoch, lm, seed=cfg.seed, levels=cfg.blank_levels,
+                                                ratio=cfg.blank_ratio, entity_mask=cfg.entity_mask)
+                    for i in idx
+                ]
+                loss, k = blank_training.blank_loss(lm, seqs, device)
             else:
                 ids, mask, labels = batch_tensors(lm, batch)
                 ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
@@ -331,12 +382,15 @@ def finetune(
             {
                 "epoch": epoch,
                 "adapter": _trainable_state(model),
+                "extra": None if extra is None else {k: v.detach().cpu().clone() for k, v in extra.state_dict().items()},
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
                 "history": history,
             },
         )
     model.eval()
+    if extra is not None:
+        extra.eval()
     meta = {
         "method": cfg.method,
         "config": asdict(cfg),
@@ -352,7 +406,13 @@ def finetune(
         "train_fingerprint": ckpt_dir.name,
         **(extra_meta or {}),
     }
-    save_adapter(model, tok, meta, adapter_dir)
+    if blank:
+        from llmrecbench.llm.recsysllm.model import blank_files
+
+        meta["entity_pool_size"] = len(lm.pool)
+        save_adapter(model, tok, meta, adapter_dir, blank_files(lm))
+    else:
+        save_adapter(model, tok, meta, adapter_dir)
     return {
         "history": history,
         "total_seconds": sum(h["seconds"] for h in history),
@@ -362,8 +422,9 @@ def finetune(
     }
 
 
-def save_adapter(model, tok, meta: dict, adapter_dir: str | Path) -> None:
-    """Write the adapter folder under a temporary name and rename it into place."""
+def save_adapter(model, tok, meta: dict, adapter_dir: str | Path, extra_files=None) -> None:
+    """Write the adapter folder under a temporary name and rename it into place.
+    ``extra_files``: ``{name: write(path)}`` of further files that belong to the adapter."""
     adapter_dir = Path(adapter_dir)
     adapter_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{adapter_dir.name}.", dir=adapter_dir.parent))
@@ -371,6 +432,8 @@ def save_adapter(model, tok, meta: dict, adapter_dir: str | Path) -> None:
         model.save_pretrained(str(tmp), save_embedding_layers=False)
         tok.save_pretrained(str(tmp))
         (tmp / ADAPTER_META).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        for name, write in (extra_files or {}).items():
+            write(tmp / name)
         (tmp / "README.md").unlink(missing_ok=True)  # peft's model card template embeds nothing we need
         if adapter_dir.exists():
             shutil.rmtree(adapter_dir)

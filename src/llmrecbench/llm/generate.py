@@ -35,6 +35,10 @@ class Hypothesis:
 class CausalLM:
     """Model + tokenizer + prompt formatting + the forward pass (prefix-aware)."""
 
+    # whether the KV cache of a shared prompt prefix may be reused (False where later prompt
+    # tokens change earlier ones' states, as in RecSysLLM's bidirectional Part A)
+    prefix_cacheable = True
+
     def __init__(self, model, tokenizer, chat: bool = True, device: str | torch.device = "cpu"):
         self.model = model
         self.tok = tokenizer
@@ -49,6 +53,11 @@ class CausalLM:
     # ------------------------------------------------------------------ text <-> ids
     def prompt_ids(self, prompt: str, extra_turns: Sequence[tuple[str, str]] = ()) -> list[int]:
         """Token ids of a user prompt ready for the answer (chat template when the model has one)."""
+        return self.tok(self.prompt_text(prompt, extra_turns), add_special_tokens=False)["input_ids"]
+
+    def prompt_text(self, prompt: str, extra_turns: Sequence[tuple[str, str]] = ()) -> str:
+        """The text :meth:`prompt_ids` tokenises: the chat template around the prompt, or the
+        prompt followed by ``Answer:``."""
         if self.chat:
             msgs = [{"role": "user", "content": prompt}]
             for answer, followup in extra_turns:
@@ -59,7 +68,7 @@ class CausalLM:
             for answer, followup in extra_turns:
                 text += f"\n{answer}\n{followup}"
             text += "\nAnswer: "
-        return self.tok(text, add_special_tokens=False)["input_ids"]
+        return text
 
     def target_ids(self, target: str) -> list[int]:
         return self.tok(target, add_special_tokens=False)["input_ids"] + [self.eos_id]

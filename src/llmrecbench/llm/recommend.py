@@ -17,7 +17,7 @@ from typing import Sequence
 import polars as pl
 
 from llmrecbench.errors import ConfigError, InputError
-from llmrecbench.llm.settings import template_list
+from llmrecbench.llm.settings import seen_or_unseen, template_list
 from llmrecbench.provenance import file_digests
 from llmrecbench.llm.cells import llm_cell, llm_timing  # noqa: F401 - re-exported
 from llmrecbench.llm.decoding import DecodeConfig
@@ -125,4 +125,5 @@ def run_evaluate(
     # template = what the model was trained (or, zero-shot, prompted) with; eval_template = test prompts
     cell["protocol"]["template"] = spec["template"]
     cell["protocol"]["eval_template"] = records[0]["template"]
+    cell["protocol"]["eval_template_seen"] = seen_or_unseen(cell["protocol"]["eval_template"])
     return cell, topk, timing

@@ -12,8 +12,40 @@ from __future__ import annotations
 from llmrecbench.errors import ConfigError
 
 
-def setting_spec(name: str, block: dict) -> dict:
-    """Validate one ``llm_settings`` block (method, item_repr, template, finetune, decoding)."""
+EVAL_KEYWORDS = ("seen", "unseen")  # a multitask setting's test template, per task
+
+
+def resolve_eval_template(eval_template: str, task: str | None) -> str:
+    """``seen`` / ``unseen``: the task's first seen / unseen template (its evaluation template
+    under the multitask protocol); any other value is a template id. Without a task the keyword
+    stays (the setting is validated for every task it is listed under)."""
+    from llmrecbench.llm.prompts import seen_templates, unseen_templates
+
+    if eval_template not in EVAL_KEYWORDS or task is None:
+        return eval_template
+    ids = seen_templates(task) if eval_template == "seen" else unseen_templates(task)
+    if not ids:
+        raise ConfigError(f"task {task} declares no {eval_template} template")
+    return ids[0]
+
+
+def seen_or_unseen(template_id: str) -> str:
+    """``seen`` when the template is one fine-tuning trains on, else ``unseen`` (P5's split)."""
+    from llmrecbench.llm.prompts import get_template
+
+    return "seen" if get_template(template_id).seen else "unseen"
+
+
+def multitask_templates(tasks) -> list[str]:
+    """Training templates of a multitask setting: every seen template of each task, task by task."""
+    from llmrecbench.llm.prompts import seen_templates
+
+    return [t for task in tasks for t in seen_templates(task)]
+
+
+def setting_spec(name: str, block: dict, task: str | None = None) -> dict:
+    """Validate one ``llm_settings`` block (method, item_repr, template, finetune, decoding);
+    ``task`` resolves a multitask setting's ``eval_template: seen | unseen``."""
     from llmrecbench.llm.prompts import ITEM_REPRS, get_template
 
     method = block.get("method")
@@ -22,6 +54,8 @@ def setting_spec(name: str, block: dict) -> dict:
     item_repr = block.get("item_repr", "text")
     if item_repr not in ITEM_REPRS:
         raise ConfigError(f"llm_settings.{name}.item_repr: {item_repr!r} is not one of {ITEM_REPRS}")
+    if block.get("multitask"):
+        return _multitask_spec(name, block, method, item_repr, task)
     train_templates = template_list(name, block.get("template", "llmrec" if method == "zeroshot" else "seq1"))
     tpls = [get_template(t) for t in train_templates]
     if method == "zeroshot" and (item_repr != "text" or len(tpls) != 1 or not tpls[0].zero_shot):
@@ -47,6 +81,33 @@ def setting_spec(name: str, block: dict) -> dict:
         "setting": block.get("setting", name),
         # the setting whose finetune_llm job trains the adapter this one evaluates (None: zero-shot)
         "adapter_setting": None if method == "zeroshot" else source or name,
+        "multitask": False,
+    }
+
+
+def _multitask_spec(name: str, block: dict, method: str, item_repr: str, task: str | None) -> dict:
+    """A multitask setting: one LoRA adapter per dataset on the seen templates of every task
+    family the setting is listed under (the workflow pools them), tested per task on its first
+    seen or first unseen template (``eval_template: seen | unseen``)."""
+    from llmrecbench.llm.prompts import get_template
+
+    if method != "lora":
+        raise ConfigError(f"llm_settings.{name}: multitask training is LoRA (method lora), not {method!r}")
+    if "template" in block:
+        raise ConfigError(f"llm_settings.{name}.template: a multitask setting trains on every seen template of its tasks; drop the key")
+    eval_template = resolve_eval_template(block.get("eval_template", "seen"), task)
+    if eval_template not in EVAL_KEYWORDS:
+        get_template(eval_template)
+    return {
+        **block,
+        "method": method,
+        "item_repr": item_repr,
+        "template": "multitask",  # label: the pooled seen templates of the setting's tasks
+        "train_templates": [],
+        "eval_template": eval_template,
+        "setting": block.get("setting", name),
+        "adapter_setting": block.get("adapter_from") or name,
+        "multitask": True,
     }
 
 
@@ -80,7 +141,7 @@ def check_adapter_source(name: str, settings: dict) -> None:
     src = setting_spec(source, settings[source])
     if src["method"] == "zeroshot" or src.get("adapter_from"):
         raise ConfigError(f"llm_settings.{name}.adapter_from: {source!r} does not train an adapter of its own")
-    for key in ("method", "item_repr", "template"):
+    for key in ("method", "item_repr", "template", "multitask"):
         if src[key] != spec[key]:
             raise ConfigError(
                 f"llm_settings.{name}.{key}: {spec[key]!r} differs from {src[key]!r} of {source!r}, whose adapter it evaluates"
@@ -90,7 +151,7 @@ def check_adapter_source(name: str, settings: dict) -> None:
 TEXT_REPRS = ("text", "semantic_id")  # titles in prompts, or semantic IDs built from item text
 
 
-def unavailable_reason(dataset: str, provides: list[str], name: str, block: dict) -> str | None:
+def unavailable_reason(dataset: str, provides: list[str], name: str, block: dict, task: str | None = None) -> str | None:
     """Why setting ``name`` cannot run on ``dataset`` (None when it can).
 
     Title prompts and semantic IDs need item text (unless no template of the setting shows an
@@ -100,8 +161,9 @@ def unavailable_reason(dataset: str, provides: list[str], name: str, block: dict
     from llmrecbench.llm.prompts import get_template
 
     item_repr = block.get("item_repr", "text")
-    spec = setting_spec(name, block)
-    shows_items = any(get_template(t).shows_items for t in (*spec["train_templates"], spec["eval_template"]))
+    spec = setting_spec(name, block, task)
+    tids = [t for t in (*spec["train_templates"], spec["eval_template"]) if t not in EVAL_KEYWORDS]
+    shows_items = spec["multitask"] or any(get_template(t).shows_items for t in tids)
     if item_repr in TEXT_REPRS and shows_items and "item_text" not in provides:
         return f"N/A: dataset {dataset} has no item text, which item_repr {item_repr} needs (datasets.{dataset}.provides)"
     return None
@@ -112,7 +174,7 @@ def unavailable_cell(dataset: str, model: str, name: str, block: dict, seed: int
     from llmrecbench.tables.cells import na_cell
     from llmrecbench.tasks import get_task
 
-    spec = setting_spec(name, block)
+    spec = setting_spec(name, block, task)
     return na_cell(
         dataset=dataset, task=task, model=model, model_class="llm", item_repr=spec["item_repr"],
         setting=spec["setting"], seed=seed,

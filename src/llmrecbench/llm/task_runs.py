@@ -15,6 +15,7 @@ from llmrecbench.errors import ConfigError, InputError
 from llmrecbench.llm.decoding import DecodeConfig
 from llmrecbench.llm.prompt_files import item_catalog, read_codes, select_records
 from llmrecbench.llm.prompts import ItemCatalog, load_item_titles, parse_prompt_key, read_jsonl, write_jsonl
+from llmrecbench.llm.settings import seen_or_unseen
 
 log = logging.getLogger("llmrecbench")
 
@@ -92,6 +93,7 @@ def _finish(cell: dict, spec: dict, adapter: dict | None, eval_users) -> dict:
     cell["protocol"]["eval_users"] = eval_users
     cell["protocol"]["template"] = spec["template"]  # trained (or prompted) with
     cell["protocol"]["eval_template"] = spec["eval_template"]  # test prompts
+    cell["protocol"]["eval_template_seen"] = seen_or_unseen(cell["protocol"]["eval_template"])
     return cell
 
 
