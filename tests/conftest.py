@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,24 @@ def smollm2_dir(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("models") / "smollm2-135m"
     prepare_model(llm_spec("smollm2-135m", SMOLLM2), dest)
     return dest
+
+
+@contextmanager
+def killed_after_first_checkpoint(monkeypatch):
+    """Inside: fine-tuning writes its first epoch checkpoint, then dies (KeyboardInterrupt)."""
+    import llmrecbench.llm.finetune as ft
+
+    real = ft._save_checkpoint
+
+    def killed(path, state):
+        real(path, state)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(ft, "_save_checkpoint", killed)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(ft, "_save_checkpoint", real)
 
 
 def pytest_collection_modifyitems(config, items):

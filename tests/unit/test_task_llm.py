@@ -85,6 +85,8 @@ class StandInLM:
     """A causal LM whose yes-logit for a prompt about ``<item_i>`` is ``i / 100``: P(yes) grows with
     the item id, so the ranking every candidate should get is known by construction."""
 
+    prefix_cacheable = True  # as CausalLM: a plain causal LM whose shared prompt prefix may be cached
+
     def __init__(self):
         self.tok = ToyTokenizer()
         self.device = torch.device("cpu")

@@ -12,7 +12,10 @@ per-dimension std) and trained through peft's ``trainable_token_indices``, so an
 only the LoRA matrices and the new rows; the embedding matrix is tied to the LM head in
 SmolLM2, so the new rows are also the new output classes.
 
-The loss is token cross-entropy over the target (item text / tokens + EOS) only. Each epoch ends
+Three objectives (``FinetuneConfig.objective``): ``lm``, token cross-entropy over the target
+(item text / tokens + EOS) only; ``yes_no_bce``, BCE of P(YES) (:func:`yes_no_loss`); and
+``blank_infilling``, RecSysLLM's entity-aware blank infilling (:mod:`llmrecbench.llm.recsysllm`),
+whose intra-position table is trained beside the adapter and saved in its folder. Each epoch ends
 with a checkpoint (adapter weights, optimizer, scheduler, step) so a killed job resumes at the
 next epoch; the data order of epoch ``e`` depends only on ``seed`` and ``e``, so a resumed run
 equals an uninterrupted one.
