@@ -49,6 +49,7 @@ def test_every_table_has_seen_and_unseen_rows_from_the_shared_adapter(built):
         for task in tasks:
             table = pl.read_csv(built / f"results/tables/{task}.csv")
             assert set(table["setting"]) == {"RecSysLLM", "RecSysLLM, unseen template"}, task
+            assert set(table["template"]) == {f"{seen_templates(task)[0]} (seen)", f"{unseen_templates(task)[0]} (unseen)"}, task
             for key, template, kind in (("recsysllm", seen_templates(task)[0], "seen"),
                                         ("recsysllm_unseen", unseen_templates(task)[0], "unseen")):
                 cell = json.loads((built / f"results/{dataset}/{task}/smollm2/{key}/seed1/metrics.json").read_text())

@@ -158,3 +158,17 @@ def test_readme_blocks_are_rendered_from_the_tables_and_fail_in_one_line(tmp_pat
     with pytest.raises(InputError, match="seqrec.csv"):
         update_readme(readme, spec, tmp_path)
     assert readme.read_text() == before
+
+
+def test_templated_llm_rows_get_a_seen_unseen_template_column():
+    seen = _cell("smollm2", 1, 0.02, setting="recsysllm", protocol={**PROTOCOL, "eval_template": "seq1", "eval_template_seen": "seen"})
+    unseen = _cell("smollm2", 1, 0.01, setting="recsysllm_unseen", protocol={**PROTOCOL, "eval_template": "seq6", "eval_template_seen": "unseen"})
+    table = merge_cells([_cell("sasrec", 1, 0.03), seen, unseen])
+    assert table.columns[:5] == ["dataset", "model", "item_repr", "setting", "template"]
+    by_setting = {r["setting"]: r["template"] for r in table.iter_rows(named=True)}
+    assert by_setting == {"CE": None, "recsysllm": "seq1 (seen)", "recsysllm_unseen": "seq6 (unseen)"}
+    md = to_markdown(table)
+    assert md.splitlines()[0].startswith("| dataset | model | item_repr | setting | template | protocol |")
+    assert "| seq6 (unseen) |" in md and "| CE |  |" in md
+    # a table without templated rows keeps its columns
+    assert "template" not in merge_cells([_cell("sasrec", 1, 0.03)]).columns

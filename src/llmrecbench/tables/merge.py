@@ -11,6 +11,10 @@ A cell whose ``status`` is ``"n/a"`` has no metrics; its row shows ``N/A`` with 
 LLM cells (``rules/llm.smk``) add ``na_rate``: the share of test users whose output could not be
 parsed or grounded to an item. A model that ranks the full catalogue (``protocol.ranking ==
 "full"``) returns a list for every user, so its N/A rate is 0 by construction and is filled in.
+
+A table with templated LLM rows gets a ``template`` column after ``setting``: the test template
+and whether fine-tuning saw it, e.g. ``seq6 (unseen)`` (P5's seen/unseen split; RecSysLLM's
+Tables 4–7). Rows without a test template (conventional models) leave it empty.
 """
 
 from __future__ import annotations
@@ -31,6 +35,13 @@ REQUIRED_FIELDS = ("dataset", "task", "model", "item_repr", "setting", "seed", "
 def protocol_label(protocol: dict) -> str:
     """Compact, stable text for the protocol dict (sorted keys), e.g. ``loss=ce; split=loo``."""
     return "; ".join(f"{k}={protocol[k]}" for k in sorted(protocol))
+
+
+def template_label(protocol: dict) -> str | None:
+    """``<eval_template> (seen|unseen)`` for a cell tested on a prompt template, else None."""
+    if "eval_template_seen" not in protocol:
+        return None
+    return f"{protocol.get('eval_template', '?')} ({protocol['eval_template_seen']})"
 
 
 def read_cells(paths: Iterable[str | Path]) -> list[dict]:
@@ -78,6 +89,7 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
             "item_repr": cell["item_repr"],
             "setting": cell["setting"],
             "protocol": protocol_label(cell["protocol"]),
+            "template": template_label(cell["protocol"]),
             "seed": int(cell["seed"]),
             "status": cell.get("status", "ok"),
             "note": cell.get("note", ""),
@@ -98,8 +110,10 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
     # text tasks count test pairs (n_pairs) beside users; other tables keep their columns as before
     counts = ["n_users", *(["n_pairs"] if any(r["n_pairs"] is not None for r in rows) else [])]
     rows = [{k: v for k, v in r.items() if k != "n_pairs" or "n_pairs" in counts} for r in rows]
-    df = pl.DataFrame(rows, schema_overrides={**{c: pl.Float64 for c in value_cols}, **{c: pl.Int64 for c in counts}, "latency_device": pl.String}, infer_schema_length=None)
+    templates = ["template"] if any(r["template"] is not None for r in rows) else []
+    df = pl.DataFrame(rows, schema_overrides={**{c: pl.Float64 for c in value_cols}, **{c: pl.Int64 for c in counts}, "latency_device": pl.String, "template": pl.String}, infer_schema_length=None)
     aggs = [
+        *[pl.col(c).first().alias(c) for c in templates],
         pl.col("seed").n_unique().alias("n_seeds"),
         *[pl.col(c).first().alias(c) for c in counts],
         pl.col("latency_device").first().alias("latency_device"),
@@ -110,7 +124,7 @@ def merge_cells(cells: Sequence[dict], metrics: Sequence[str] = METRIC_COLUMNS) 
         aggs.append(pl.col(c).std(ddof=1).fill_null(0.0).alias(f"{c}_std"))
     table = df.group_by(list(KEY_COLUMNS), maintain_order=True).agg(aggs)
     devices = ["latency_device"] if df["latency_device"].drop_nulls().len() else []
-    ordered = [*KEY_COLUMNS, "n_seeds", *counts, *value_cols, *[f"{c}_std" for c in value_cols], *devices, "note"]
+    ordered = [*KEY_COLUMNS[:4], *templates, *KEY_COLUMNS[4:], "n_seeds", *counts, *value_cols, *[f"{c}_std" for c in value_cols], *devices, "note"]
     table = table.select(ordered).sort(["dataset", "item_repr", "model", "setting"])
     # a group whose metrics are all missing (N/A cells) keeps null metrics and null std
     for c in value_cols:
@@ -124,10 +138,11 @@ def to_markdown(table: pl.DataFrame, digits: int = 4) -> str:
     """GitHub-flavoured markdown: metrics as ``mean ± std`` (std shown when n_seeds > 1), N/A for nulls."""
     value_cols = [c for c in table.columns if f"{c}_std" in table.columns]
     counts = [c for c in ("n_users", "n_pairs") if c in table.columns]
-    header = [*KEY_COLUMNS, "n_seeds", *counts, *value_cols, "note"]
+    keys = [c for c in table.columns if c in (*KEY_COLUMNS, "template")]
+    header = [*keys, "n_seeds", *counts, *value_cols, "note"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.iter_rows(named=True):
-        cells = [str(row[c]) for c in KEY_COLUMNS] + [str(row["n_seeds"])] + ["" if row.get(c) is None else str(row[c]) for c in counts]
+        cells = ["" if row[c] is None else str(row[c]) for c in keys] + [str(row["n_seeds"])] + ["" if row.get(c) is None else str(row[c]) for c in counts]
         for c in value_cols:
             v, s = row[c], row[f"{c}_std"]
             if v is None:
