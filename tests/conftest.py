@@ -63,7 +63,7 @@ def smollm2_dir(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def killed_after_first_checkpoint(monkeypatch):
+def killed_after_first_checkpoint():
     """Inside: fine-tuning writes its first epoch checkpoint, then dies (KeyboardInterrupt)."""
     import llmrecbench.llm.finetune as ft
 
@@ -73,11 +73,9 @@ def killed_after_first_checkpoint(monkeypatch):
         real(path, state)
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(ft, "_save_checkpoint", killed)
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # undone on leaving, however the block ends
+        patch.setattr(ft, "_save_checkpoint", killed)
         yield
-    finally:
-        monkeypatch.setattr(ft, "_save_checkpoint", real)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -185,13 +185,13 @@ def test_prefix_tuning_and_title_beam(tmp_path, model_dir, beauty):
     assert cell["counters"]["hypotheses"] >= 1 and timing["beam_width"] == 3
 
 
-def test_finetune_resumes_after_kill(tmp_path, model_dir, beauty, monkeypatch):
+def test_finetune_resumes_after_kill(tmp_path, model_dir, beauty):
     _, titles, _ = beauty
     train = _records(beauty, "seq1-unique_id", "train")
     tokens = [f"<item_{i}>" for i in range(len(titles))]
     cfg = FinetuneConfig(**{**TINY, "epochs": 2}, method="lora", seed=7)
     finetune(model_dir, train, tokens, cfg, tmp_path / "a_full", tmp_path / "ck_full")
-    with killed_after_first_checkpoint(monkeypatch), pytest.raises(KeyboardInterrupt):
+    with killed_after_first_checkpoint(), pytest.raises(KeyboardInterrupt):
         finetune(model_dir, train, tokens, cfg, tmp_path / "a_res", tmp_path / "ck_res")
     log = finetune(model_dir, train, tokens, cfg, tmp_path / "a_res", tmp_path / "ck_res")
     assert log["resumed_from_epoch"] == 0

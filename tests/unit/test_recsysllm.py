@@ -216,7 +216,7 @@ def _replay(lm, train, encode_sources):
     assert torch.allclose(torch.stack(steps), ref, atol=1e-4)
 
 
-def test_adapter_trains_reloads_and_resumes(tmp_path, smollm2_dir, blank_setup, monkeypatch):
+def test_adapter_trains_reloads_and_resumes(tmp_path, smollm2_dir, blank_setup):
     from safetensors.torch import load_file
 
     from llmrecbench.llm.finetune import FinetuneConfig, finetune, load_adapter
@@ -231,7 +231,7 @@ def test_adapter_trains_reloads_and_resumes(tmp_path, smollm2_dir, blank_setup, 
     intra = torch.load(tmp_path / "full" / INTRA_FILE, weights_only=True)["table.weight"]
     assert intra.abs().sum() > 0  # trained with the adapter
 
-    with killed_after_first_checkpoint(monkeypatch), pytest.raises(KeyboardInterrupt):
+    with killed_after_first_checkpoint(), pytest.raises(KeyboardInterrupt):
         finetune(smollm2_dir, train, [], cfg, tmp_path / "res", tmp_path / "ck_res", entity_strings=titles)
     log2 = finetune(smollm2_dir, train, [], cfg, tmp_path / "res", tmp_path / "ck_res", entity_strings=titles)
     assert log2["resumed_from_epoch"] == 0
