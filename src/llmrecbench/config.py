@@ -33,9 +33,10 @@ def configured_mirror(config_path: str | Path = REPO_ROOT / "config.yaml") -> Pa
 def schema_defaults(block: str) -> dict[str, Any]:
     """Defaults of one named block of the config schema, the one place they are written.
 
-    ``"train"``: the ``train:`` block of a ``models:`` entry (``TrainConfig``'s defaults).
+    ``"train"``: the ``train:`` block of a ``models:`` entry (``TrainConfig``'s defaults);
+    ``"attributes"``: its ``attributes:`` block (item attributes from titles, S3-Rec).
     """
-    where = {"train": ("models", "*", "train")}[block]
+    where = {"train": ("models", "*", "train"), "attributes": ("models", "*", "attributes")}[block]
     node = load_schema()
     for key in where:
         node = node["additionalProperties"] if key == "*" else node["properties"][key]

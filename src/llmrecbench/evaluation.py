@@ -162,6 +162,7 @@ def evaluate_full_ranking(
     warmup: bool = True,
     batch1_users: int = 0,
     device: str = "cpu",
+    users: np.ndarray | None = None,
 ) -> RankingResult:
     """Rank each target among all ``n_items`` items and compute HR@k, NDCG@k and MRR.
 
@@ -170,15 +171,18 @@ def evaluate_full_ranking(
     ranks behind every unseen item, and how often that happens is reported. ``topk=0`` stores no
     lists (validation during training needs only the ranks). ``warmup`` (test cells) times the
     whole step by the :class:`Latency` protocol, on ``device`` where the model runs, with
-    ``batch1_users`` users also one at a time; without it nothing is timed.
+    ``batch1_users`` users also one at a time; without it nothing is timed. With ``users`` (one id
+    per history) the scorer is called as ``score_fn(histories, users=ids)`` (user-aware models).
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != targets.shape[0]:
         raise ValueError("one target per history is required")
+    if users is not None and len(users) != len(histories):
+        raise ValueError("one user id per history is required")
 
     def step(rows: slice):
         batch_hist = histories[rows]
-        scores = score_fn(batch_hist).detach()
+        scores = (score_fn(batch_hist) if users is None else score_fn(batch_hist, users=users[rows])).detach()
         if scores.shape != (len(batch_hist), n_items):
             raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected ({len(batch_hist)}, {n_items})")
         return rank_batch(scores, batch_hist, targets[rows], mask_history, topk)

@@ -44,7 +44,7 @@ def test_registry_lists_all_models_by_family():
     for name in available_models():
         by_family.setdefault(model_family(name), []).append(name)
     assert by_family == {
-        "sequential": ["bert4rec", "caser", "fdsa", "gru4rec", "index_leak", "pop", "sasrec", "sasrec_sbert", "sid_sasrec", "tiger"],
+        "sequential": ["bert4rec", "caser", "fdsa", "gru4rec", "hgn", "index_leak", "pop", "s3rec", "sasrec", "sasrec_sbert", "sid_sasrec", "tiger"],
         "rating": ["bias", "global_mean", "mf", "mlp"],
         "direct": ["bpr_mf", "bpr_mlp", "simplex"],
         "explanation": ["item_retrieval", "nrt", "peter"],

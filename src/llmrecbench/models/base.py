@@ -7,7 +7,10 @@ Conventions shared by all models:
   column) and truncated to the model's ``max_len`` most recent items.
 * ``score(histories)`` returns ``[B, n_items]`` scores over the 0-based catalogue (eval mode, no
   gradient); it is the ``score_fn`` that :func:`llmrecbench.evaluation.evaluate_full_ranking`
-  expects.
+  expects. Models with a user embedding (``user_aware = True``, e.g. HGN) also take
+  ``users=`` (the users' ids, one per history), are built with ``n_users`` and get the whole
+  :class:`~llmrecbench.data.sequences.LeaveOneOutSequences` (ids and sequences) in
+  ``training_examples``; they score only users seen in training.
 * ``training_examples(train_sequences)`` turns the training sequences into a dict of tensors
   sharing their first dimension (one row per example); the trainer shuffles and slices rows and
   hands each batch to ``training_loss(batch, loss, generator)``.
@@ -129,6 +132,13 @@ class SequentialRecommender(torch.nn.Module):
     requires: ClassVar[tuple[str, ...]] = ()
     # True: recommend() returns ranked lists instead of score() over all items
     generative: ClassVar[bool] = False
+    # True: a user embedding; built with n_users, scored with users=, trained on the
+    # LeaveOneOutSequences (user ids + sequences) instead of the bare sequence list
+    user_aware: ClassVar[bool] = False
+    # True: a self-supervised pre-training stage before fine-tuning (S3-Rec): the model offers
+    # pretraining() (a context in which training_examples/training_loss are the pre-training
+    # ones), pretrain_validation(sequences, seed), pretrain_epochs and pretrain_lr
+    pretrains: ClassVar[bool] = False
 
     def __init__(self, n_items: int, **hparams: Any):
         super().__init__()
@@ -152,11 +162,16 @@ class SequentialRecommender(torch.nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
-        """Scores ``[B, n_items]`` of every item as the next one after each history."""
+    def score(self, histories: Sequence[np.ndarray], users: np.ndarray | None = None) -> torch.Tensor:
+        """Scores ``[B, n_items]`` of every item as the next one after each history (of user
+        ``users[b]`` for a ``user_aware`` model, which needs them)."""
+        if self.user_aware and users is None:
+            raise ConfigError(f"model {self.name!r} has a user embedding: score(histories, users=...) needs the user ids")
         was_training = self.training
         self.eval()
         try:
+            if self.user_aware:
+                return self.forward_scores(histories, np.asarray(users, dtype=np.int64))
             return self.forward_scores(histories)
         finally:
             self.train(was_training)
@@ -167,6 +182,11 @@ class SequentialRecommender(torch.nn.Module):
 
     def required_inputs(self) -> dict[str, np.ndarray]:
         """The ``requires`` arrays this instance was built with (saved beside the weights)."""
+        return {}
+
+    def protocol(self) -> dict:
+        """What this trained instance adds to its cell's protocol (e.g. the pre-training objectives
+        it really used); nothing by default."""
         return {}
 
     # --- persistence ----------------------------------------------------------------------

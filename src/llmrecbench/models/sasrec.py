@@ -127,15 +127,17 @@ class SASRec(SequentialRecommender):
         """``[n_items, d]`` output vectors (score = <h, v_i>); the input table, shared."""
         return self.item_emb.weight[1:]
 
-    def encode(self, seq: torch.Tensor) -> torch.Tensor:
-        """Hidden states ``[B, L, d]`` for a left-padded shifted-id window ``[B, L]``."""
+    def encode(self, seq: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        """Hidden states ``[B, L, d]`` for a left-padded shifted-id window ``[B, L]`` (``causal``:
+        a position sees itself and earlier ones; otherwise every non-padding position, as in
+        S3-Rec's pre-training)."""
         offset, (seq,) = trim_left_padding(seq, ref=seq)
         length = seq.shape[1]
         positions = torch.arange(self.max_len - length, self.max_len)
         keep = (seq != 0).unsqueeze(-1).to(self.pos_emb.weight.dtype)
         x = self.embed_items(seq) * math.sqrt(self.hidden) + self.pos_emb(positions)
         x = self.emb_dropout(x) * keep
-        allowed = attention_mask(seq, causal=True)
+        allowed = attention_mask(seq, causal=causal)
         for norm_a, attn, drop, norm_f, ffn in zip(self.attn_norms, self.attns, self.attn_dropouts, self.ffn_norms, self.ffns):
             q = norm_a(x)
             x = q + drop(attn(q, x, allowed))

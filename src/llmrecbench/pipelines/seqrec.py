@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,11 @@ import polars as pl
 import torch
 
 from llmrecbench.errors import ConfigError, InputError
+from llmrecbench.data.attributes import title_word_attributes
 from llmrecbench.data.indexing import ItemNumbering
 from llmrecbench.data.sequences import LeaveOneOutSequences, load_split_files
 from llmrecbench.evaluation import evaluate_full_ranking, evaluate_generated_lists
-from llmrecbench.models import create_model
+from llmrecbench.models import create_model, get_model_class
 from llmrecbench.models.base import SequentialRecommender
 from llmrecbench.pipelines.common import count_rows, train_config
 from llmrecbench.provenance import config_hash
@@ -77,6 +78,7 @@ def validation(data: LeaveOneOutSequences, evaluation: dict, seed: int):
             result = evaluate_full_ranking(
                 model.score, histories, targets, model.n_items, ks=(10,), mask_history=evaluation["mask_history"],
                 batch_size=evaluation["batch_size"], topk=0, warmup=False,
+                users=data.user_ids if model.user_aware else None,
             )
         return {"NDCG@10": result.metrics["NDCG@10"], "HR@10": result.metrics["HR@10"]}
 
@@ -93,18 +95,22 @@ def train_sequential(
     semantic_codes: str | Path | None = None,
     item_embeddings: str | Path | None = None,
     numbering: ItemNumbering | None = None,
+    item_table: str | Path | None = None,
 ) -> tuple[SequentialRecommender, dict]:
     """Build the model named by ``spec['class']`` and fit it with early stopping.
 
-    Models that declare ``requires`` (``"semantic_codes"``, ``"item_embeddings"``) get those
-    arrays, one row per item id, as constructor arguments. With ``numbering`` the model is trained
+    Models that declare ``requires`` (``"semantic_codes"``, ``"item_embeddings"``,
+    ``"item_attributes"``) get those arrays, one row per item id, as constructor arguments;
+    user-aware ones (HGN) get ``n_users`` and train on ``data`` itself (user ids + sequences).
+    Models that pre-train (S3-Rec) run that stage first through the same trainer, checkpointed
+    in ``pretrain/`` beside the fine-tuning checkpoint. With ``numbering`` the model is trained
     in its ids (data and per-item arrays renumbered) and keeps it, so evaluation maps back.
 
     Checkpoints go to ``checkpoint_root/<hash of everything that shapes training>/`` so a
     re-run after a kill resumes, while a changed config or data never resumes a stale state.
     """
     cfg = train_config(spec, seed, threads)
-    inputs = _semantic_arrays(spec, data.n_items, semantic_codes, item_embeddings)
+    inputs = _semantic_arrays(spec, data.n_items, semantic_codes, item_embeddings, item_table)
     if numbering is not None:
         data = numbering.sequences(data)
         inputs = {k: numbering.rows(v) for k, v in inputs.items()}
@@ -122,6 +128,9 @@ def train_sequential(
     if inputs:  # new semantic IDs / embeddings never resume a checkpoint trained on the old ones
         identity["inputs"] = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in sorted(inputs.items())}
     fingerprint = config_hash(identity)[:16]
+    model_cls = get_model_class(spec["class"])
+    if model_cls.user_aware:  # a user embedding over the split's user ids
+        inputs["n_users"] = int(data.user_ids.max()) + 1 if data.n_users else 0
     try:
         model = create_model(spec["class"], data.n_items, seed=seed, **spec.get("hparams", {}), **inputs)
     except TypeError as exc:  # an hparam the class does not take
@@ -129,21 +138,36 @@ def train_sequential(
     if data.n_items != model.n_items:
         raise ConfigError(f"model has {model.n_items} items but the data has {data.n_items}")
     model.item_numbering = numbering
+    checkpoint_dir = Path(checkpoint_root) / fingerprint
+    pretraining = None
+    if model.pretrains:  # self-supervised stage first, its own checkpoint, then fine-tuning
+        pre_cfg = replace(cfg, lr=model.pretrain_lr, max_epochs=model.pretrain_epochs, patience=model.pretrain_epochs)
+        with model.pretraining():
+            pretraining = fit(
+                model, data.train, pre_cfg, checkpoint_dir / "pretrain",
+                validate=model.pretrain_validation(data.histories("test"), seed), monitor=model.pretrain_monitor,
+            )
     log = fit(
-        model, data.train, cfg, Path(checkpoint_root) / fingerprint,
+        model, data if model.user_aware else data.train, cfg, checkpoint_dir,
         validate=validation(data, evaluation, seed), monitor=SeqRec.monitor,
     )
+    if pretraining is not None:
+        log["pretraining"] = pretraining
+        log["seconds"] += pretraining["seconds"]
     log["train_fingerprint"] = fingerprint
     return model, log
 
 
-def _semantic_arrays(spec: dict, n_items: int, codes_path, embeddings_path) -> dict[str, np.ndarray]:
+def _semantic_arrays(spec: dict, n_items: int, codes_path, embeddings_path, item_table=None) -> dict[str, np.ndarray]:
     """Arrays a model class asks for via ``requires``, aligned so that row i = item id i."""
-    from llmrecbench.models import get_model_class
-
     required = tuple(getattr(get_model_class(spec["class"]), "requires", ()))
     out: dict[str, np.ndarray] = {}
     for name in required:
+        if name == "item_attributes":  # from the item table's titles (llmrecbench.data.attributes)
+            if item_table is None:
+                raise ConfigError(f"model class {spec['class']!r} needs the item table for its attributes")
+            out[name] = title_word_attributes(pl.read_parquet(item_table), n_items, spec.get("attributes"), str(item_table)).ids
+            continue
         path = {"semantic_codes": codes_path, "item_embeddings": embeddings_path}.get(name)
         if path is None:
             raise ConfigError(f"model class {spec['class']!r} needs {name}; give its config block a `semantic:` key")
@@ -190,6 +214,7 @@ def evaluate_cell(
         # time at the batch the decoder really runs (it decodes in chunks)
         batch_size = min(batch_size, int(decoding.get("chunk_users") or getattr(model, "decode_chunk", batch_size)))
     device = str(next(iter(model.parameters()), torch.empty(0)).device)
+    users = {"users": data.user_ids} if model.user_aware else {}
     result = evaluate(
         score_fn,
         data.histories("test"),
@@ -202,6 +227,7 @@ def evaluate_cell(
         warmup=True,
         batch1_users=int(evaluation["latency_users"]),
         device=device,
+        **users,
     )
     protocol = {
         "split": "loo",
@@ -213,6 +239,7 @@ def evaluate_cell(
     }
     if leakage_probe is not None:
         protocol["leakage_probe"] = round(float(leakage_probe), 6)
+    protocol.update(model.protocol())
     extra: dict[str, Any] = {}
     if model.generative:
         beam = int(decoding.get("beam_width", 20))

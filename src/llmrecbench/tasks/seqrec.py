@@ -41,7 +41,7 @@ class SeqRec(Task):
         return train_sequential(
             spec, data, self.options, seed=seed, checkpoint_root=checkpoint_root, threads=threads,
             semantic_codes=inputs.get("semantic_codes"), item_embeddings=inputs.get("item_embeddings"),
-            numbering=row_numbering(spec, inputs, data.n_items),
+            numbering=row_numbering(spec, inputs, data.n_items), item_table=inputs["item_table"],
         )
 
     def evaluate(self, model_path, spec, inputs, *, identity):
