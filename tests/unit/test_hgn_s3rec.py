@@ -11,32 +11,14 @@ import torch
 
 import llmrecbench.training.trainer as trainer
 from llmrecbench.data.attributes import title_word_attributes, title_words
-from llmrecbench.data.sequences import LeaveOneOutSequences
 from llmrecbench.errors import ConfigError, InputError
 from llmrecbench.models import SequentialRecommender, create_model
 from llmrecbench.pipelines.seqrec import train_sequential
+from tests.unit.test_trainer import N_ITEMS, _data  # the planted-successor data of the trainer tests
 
-N_ITEMS = 30
 EVALUATION = {"mask_history": True, "batch_size": 1024}
 HGN_SMALL = {"L": 3, "hidden": 16}
 S3_SMALL = {"max_len": 10, "hidden": 16, "n_layers": 1, "n_heads": 2, "inner": 32, "dropout": 0.1, "attn_dropout": 0.1}
-
-
-def _data(n_users: int = 200, planted: bool = True, seed: int = 0) -> LeaveOneOutSequences:
-    """Each user walks i, i+1, i+2, ... (mod N_ITEMS) from a random start (or random items)."""
-    rng = np.random.default_rng(seed)
-    seqs = []
-    for _ in range(n_users):
-        length = int(rng.integers(5, 12))
-        start = int(rng.integers(0, N_ITEMS))
-        seqs.append((start + np.arange(length)) % N_ITEMS if planted else rng.integers(0, N_ITEMS, size=length))
-    return LeaveOneOutSequences(
-        user_ids=np.arange(n_users),
-        train=[s[:-2].astype(np.int64) for s in seqs],
-        valid_target=np.array([s[-2] for s in seqs], dtype=np.int64),
-        test_target=np.array([s[-1] for s in seqs], dtype=np.int64),
-        n_items=N_ITEMS,
-    )
 
 
 def _item_table(n_items: int = N_ITEMS) -> pl.DataFrame:
