@@ -172,7 +172,7 @@ def evaluate_full_ranking(
     lists (validation during training needs only the ranks). ``warmup`` (test cells) times the
     whole step by the :class:`Latency` protocol, on ``device`` where the model runs, with
     ``batch1_users`` users also one at a time; without it nothing is timed. With ``users`` (one id
-    per history) the scorer is called as ``score_fn(histories, users=ids)`` (user-aware models).
+    per history) the scorer is called as ``score_fn(histories, users=ids)`` (``SequentialRecommender.score``: user-aware models read them).
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != targets.shape[0]:

@@ -39,8 +39,12 @@ class ItemAttributes:
 
     def summary(self) -> dict:
         """What a cell's protocol records about them."""
-        with_any = int((self.ids >= 0).any(axis=1).sum()) if self.ids.size else 0
-        return {"n_attributes": self.n_attributes, "items_with_attributes": with_any}
+        return {"n_attributes": self.n_attributes, "items_with_attributes": items_with_attributes(self.ids)}
+
+
+def items_with_attributes(ids: np.ndarray) -> int:
+    """Items (rows of a -1-padded attribute-id array) that have at least one attribute."""
+    return int((ids >= 0).any(axis=1).sum()) if ids.size else 0
 
 
 def title_words(title: str | None, min_chars: int) -> list[str]:

@@ -164,7 +164,7 @@ class SequentialRecommender(torch.nn.Module):
     @torch.no_grad()
     def score(self, histories: Sequence[np.ndarray], users: np.ndarray | None = None) -> torch.Tensor:
         """Scores ``[B, n_items]`` of every item as the next one after each history (of user
-        ``users[b]`` for a ``user_aware`` model, which needs them)."""
+        ``users[b]``: a ``user_aware`` model needs them, every other model ignores them)."""
         if self.user_aware and users is None:
             raise ConfigError(f"model {self.name!r} has a user embedding: score(histories, users=...) needs the user ids")
         was_training = self.training

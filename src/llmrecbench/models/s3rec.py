@@ -39,12 +39,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llmrecbench.data.attributes import items_with_attributes
 from llmrecbench.models.base import pad_histories, sample_negatives, trim_left_padding
 from llmrecbench.models.registry import register
 from llmrecbench.models.sasrec import SASRec
 from llmrecbench.monitor import Monitor
 
 PRETRAIN_MONITOR = Monitor("pretrain_loss", "min")
+
+
+def long_sequence(sequences: Sequence[np.ndarray]) -> torch.Tensor:
+    """All sequences concatenated in shifted ids: where SP's negative segments are cut from."""
+    real = [np.asarray(s, dtype=np.int64) + 1 for s in sequences if len(s)]
+    return torch.from_numpy(np.concatenate(real)) if real else torch.ones(1, dtype=torch.int64)
 
 
 @register("s3rec")
@@ -107,7 +114,7 @@ class S3Rec(SASRec):
         return tuple(n for n in names if self.weights[n] > 0)
 
     def protocol(self) -> dict:
-        with_attrs = int((self.item_attributes >= 0).any(axis=1).sum()) if self.item_attributes.size else 0
+        with_attrs = items_with_attributes(self.item_attributes)
         return {
             "pretraining": "+".join(n.upper() for n in self.objectives()),
             "pretrain_epochs": self.pretrain_epochs,
@@ -128,8 +135,7 @@ class S3Rec(SASRec):
         if self.stage != "pretrain":
             return super().training_examples(train)
         seq = pad_histories(train, self.max_len)
-        real = [np.asarray(s, dtype=np.int64) + 1 for s in train if len(s)]
-        self._long_sequence = torch.from_numpy(np.concatenate(real)) if real else torch.ones(1, dtype=torch.int64)
+        self._long_sequence = long_sequence(train)
         return {"seq": seq, "length": (seq != 0).sum(1)}
 
     def training_loss(self, batch, loss, generator):
@@ -141,11 +147,11 @@ class S3Rec(SASRec):
         """``validate(model) -> {"pretrain_loss": mean loss per sequence}`` on ``sequences`` with
         masks and negatives drawn from a fixed ``seed`` (the same every epoch), in eval mode."""
         seq = pad_histories(sequences, self.max_len)
-        long_sequence = torch.from_numpy(np.concatenate([np.asarray(s, dtype=np.int64) + 1 for s in sequences if len(s)]))
+        negatives_from = long_sequence(sequences)
 
         def validate(model: "S3Rec") -> dict[str, float]:
-            was, model.training = model.training, False
-            saved, model._long_sequence = model._long_sequence, long_sequence
+            was = model.training
+            saved, model._long_sequence = model._long_sequence, negatives_from
             gen = torch.Generator().manual_seed(seed)
             total = 0.0
             try:

@@ -42,11 +42,8 @@ def candidate_scorer(model, data: LeaveOneOutSequences, stage: str, rows: np.nda
         data, cands = numbering.sequences(data), numbering.items(cands)
     histories = data.histories(stage)
 
-    users = np.asarray(data.user_ids)
-
     def score(s: slice) -> torch.Tensor:
-        hist = [histories[i] for i in rows[s]]
-        full = model.score(hist, users=users[rows[s]]) if model.user_aware else model.score(hist)
+        full = model.score([histories[i] for i in rows[s]], users=data.user_ids[rows[s]])
         return full.gather(1, torch.from_numpy(cands[s]).to(full.device))
 
     return score

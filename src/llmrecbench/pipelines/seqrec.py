@@ -78,7 +78,7 @@ def validation(data: LeaveOneOutSequences, evaluation: dict, seed: int):
             result = evaluate_full_ranking(
                 model.score, histories, targets, model.n_items, ks=(10,), mask_history=evaluation["mask_history"],
                 batch_size=evaluation["batch_size"], topk=0, warmup=False,
-                users=data.user_ids if model.user_aware else None,
+                users=data.user_ids,
             )
         return {"NDCG@10": result.metrics["NDCG@10"], "HR@10": result.metrics["HR@10"]}
 
@@ -214,7 +214,7 @@ def evaluate_cell(
         # time at the batch the decoder really runs (it decodes in chunks)
         batch_size = min(batch_size, int(decoding.get("chunk_users") or getattr(model, "decode_chunk", batch_size)))
     device = str(next(iter(model.parameters()), torch.empty(0)).device)
-    users = {"users": data.user_ids} if model.user_aware else {}
+    users = {} if model.generative else {"users": data.user_ids}  # the scorer's per-history user ids
     result = evaluate(
         score_fn,
         data.histories("test"),
