@@ -68,9 +68,11 @@ def _synchronise(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_step(step: Callable[[slice], object], n: int, batch_size: int, device: str, batch1_users: int) -> tuple[list, Latency]:
+def time_step(step: Callable[[slice], object], n: int, batch_size: int, device: str, batch1_users: int,
+              batch1_rows: Sequence[int] | None = None) -> tuple[list, Latency]:
     """Run ``step(rows)`` over ``n`` users in batches and time it by the :class:`Latency` protocol.
-    Returns the per-batch outputs (in order) and the latency."""
+    Returns the per-batch outputs (in order) and the latency. The batch-1 pass runs rows
+    ``batch1_rows[:batch1_users]`` (default: the first ``batch1_users``)."""
     outputs: list = []
     if n == 0:
         return outputs, Latency(batch_size, device, 0.0)
@@ -86,18 +88,18 @@ def time_step(step: Callable[[slice], object], n: int, batch_size: int, device: 
     batch1 = None
     if one:
         t0 = time.perf_counter()
-        for u in range(one):
-            step(slice(u, u + 1))
+        for u in (range(one) if batch1_rows is None else batch1_rows[:one]):
+            step(slice(int(u), int(u) + 1))
         _synchronise(device)
         batch1 = 1000.0 * (time.perf_counter() - t0) / one
     return outputs, Latency(batch_size, device, 1000.0 * seconds / n, batch1, one)
 
 
 def run_batches(step: Callable[[slice], object], n: int, batch_size: int, timed: bool, device: str,
-                batch1_users: int) -> tuple[list, Latency | None]:
+                batch1_users: int, batch1_rows: Sequence[int] | None = None) -> tuple[list, Latency | None]:
     """``step`` over ``n`` users in batches: timed by :func:`time_step`, or untimed (latency None)."""
     if timed:
-        return time_step(step, n, batch_size, device, batch1_users)
+        return time_step(step, n, batch_size, device, batch1_users, batch1_rows)
     return [step(slice(s, min(s + batch_size, n))) for s in range(0, n, batch_size)], None
 
 
@@ -129,12 +131,23 @@ def history_mask_index(histories: Sequence[np.ndarray]) -> tuple[torch.Tensor, t
     return torch.from_numpy(rows), torch.from_numpy(cols.astype(np.int64))
 
 
+RANK_CHUNK_ROWS = 128  # 128 x 12,101 float32 = 6 MB: the copy and its bool masks fit the L3 cache
+
+
 def rank_batch(scores: torch.Tensor, histories: Sequence[np.ndarray], targets: np.ndarray, mask_history: bool,
                topk: int) -> tuple[np.ndarray, np.ndarray | None, int]:
     """The ranking part of full-ranking evaluation for one batch: (target ranks, top-k lists or
     None, number of targets that are history items). With ``mask_history``, -inf is written into a
-    copy of the scores at the (user, history item) pairs (no ``[B, N]`` mask is built)."""
+    copy of the scores at the (user, history item) pairs (no ``[B, N]`` mask is built). On the CPU
+    rows go in chunks of ``RANK_CHUNK_ROWS`` so that the copy and the passes over it stay in cache
+    (1.2x faster on Beauty's batches; same ranks and lists)."""
     targets = np.asarray(targets, dtype=np.int64)
+    if scores.device.type == "cpu" and scores.shape[0] > RANK_CHUNK_ROWS:
+        parts = [rank_batch(scores[i : i + RANK_CHUNK_ROWS], histories[i : i + RANK_CHUNK_ROWS],
+                            targets[i : i + RANK_CHUNK_ROWS], mask_history, topk)
+                 for i in range(0, scores.shape[0], RANK_CHUNK_ROWS)]
+        lists = np.concatenate([p[1] for p in parts]) if topk else None
+        return np.concatenate([p[0] for p in parts]), lists, sum(p[2] for p in parts)
     in_history = 0
     if mask_history:
         scores = scores.to(torch.float32, copy=True)
@@ -173,29 +186,42 @@ def evaluate_full_ranking(
     whole step by the :class:`Latency` protocol, on ``device`` where the model runs, with
     ``batch1_users`` users also one at a time; without it nothing is timed. With ``users`` (one id
     per history) the scorer is called as ``score_fn(histories, users=ids)`` (``SequentialRecommender.score``: user-aware models read them).
+
+    Users are scored in order of history length (stable), so that a batch holds histories of
+    similar length and models that trim left padding to the batch's longest history skip most of
+    it (SASRec's full test evaluation on Beauty: 4.7 s -> 1.8 s); a user's scores do not depend
+    on who shares the batch (up to float rounding), and ranks and lists come back in the input
+    order. The batch-1 pass times the first ``batch1_users`` users of the input order.
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != targets.shape[0]:
         raise ValueError("one target per history is required")
     if users is not None and len(users) != len(histories):
         raise ValueError("one user id per history is required")
+    lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    order = np.argsort(lengths, kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(order.shape[0])
 
     def step(rows: slice):
-        batch_hist = histories[rows]
-        scores = (score_fn(batch_hist) if users is None else score_fn(batch_hist, users=users[rows])).detach()
+        idx = order[rows]
+        batch_hist = [histories[i] for i in idx]
+        scores = (score_fn(batch_hist) if users is None else score_fn(batch_hist, users=np.asarray(users)[idx])).detach()
         if scores.shape != (len(batch_hist), n_items):
             raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected ({len(batch_hist)}, {n_items})")
-        return rank_batch(scores, batch_hist, targets[rows], mask_history, topk)
+        return rank_batch(scores, batch_hist, targets[idx], mask_history, topk)
 
-    outputs, latency = run_batches(step, targets.shape[0], batch_size, warmup, device, batch1_users)
-    all_ranks = np.concatenate([o[0] for o in outputs]) if outputs else np.empty(0, dtype=np.int64)
-    all_topk = np.concatenate([o[1] for o in outputs]) if outputs and topk else np.empty((targets.shape[0], topk), dtype=np.int64)
+    outputs, latency = run_batches(step, targets.shape[0], batch_size, warmup, device, batch1_users, position)
+    all_ranks = np.concatenate([o[0] for o in outputs])[position] if outputs else np.empty(0, dtype=np.int64)
+    all_topk = (np.concatenate([o[1] for o in outputs])[position] if outputs and topk
+                else np.empty((targets.shape[0], topk), dtype=np.int64))
     return RankingResult(
         metrics=ranking_metrics(all_ranks, ks),
         ranks=all_ranks,
         topk=all_topk,
         n_target_in_history=sum(o[2] for o in outputs),
-        protocol={"ranking": "full", "mask_history": bool(mask_history), "n_items": int(n_items)},
+        protocol={"ranking": "full", "mask_history": bool(mask_history), "n_items": int(n_items),
+                  "batch_order": "history_length"},
         latency=latency,
     )
 

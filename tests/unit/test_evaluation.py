@@ -42,6 +42,28 @@ def test_matches_per_user_reference():
                 assert res.topk[i, res.ranks[i] - 1] == targets[i]
 
 
+def test_batches_larger_than_the_ranking_chunk_match_the_reference():
+    """A batch of 300 rows is ranked in chunks of RANK_CHUNK_ROWS (128, 128, 44): ranks, top-k lists
+    and the in-history count are those of the per-user reference."""
+    from llmrecbench.evaluation import RANK_CHUNK_ROWS
+
+    rng = np.random.default_rng(2)
+    n_users, n_items = 300, 40
+    assert n_users > 2 * RANK_CHUNK_ROWS
+    table = rng.integers(0, 6, size=(n_users, n_items)).astype(np.float32)  # many ties
+    histories = [rng.choice(n_items, size=rng.integers(1, 8), replace=False) for _ in range(n_users)]
+    targets = rng.integers(0, n_items, size=n_users)
+    row_of = {id(h): i for i, h in enumerate(histories)}
+    res = evaluate_full_ranking(lambda batch: torch.from_numpy(table[[row_of[id(h)] for h in batch]]), histories, targets,
+                                n_items, batch_size=n_users, topk=5, warmup=False)
+    assert res.ranks.tolist() == _reference(table, histories, targets, True).tolist()
+    for i in range(n_users):
+        s = table[i].copy()
+        s[list(histories[i])] = -np.inf
+        assert res.topk[i].tolist() == sorted(range(n_items), key=lambda j: (-s[j], j))[:5]
+    assert res.n_target_in_history == sum(t in h for h, t in zip(histories, targets))
+
+
 def test_latency_protocol_warms_up_times_every_batch_and_batch_one():
     """time_step: one untimed warm-up batch through the whole step, every batch timed once (the
     outputs returned in order), then the first users one at a time; batch and device recorded."""
