@@ -273,6 +273,7 @@ def evaluate_generated_lists(
     warmup: bool = False,
     batch1_users: int = 0,
     device: str = "cpu",
+    users: np.ndarray | None = None,
 ) -> RankingResult:
     """HR@k, NDCG@k and MRR of ranked lists from a generative model, by the same metric functions.
 
@@ -283,16 +284,21 @@ def evaluate_generated_lists(
     invalid entry (a generated code sequence that is no item) keeps its position and counts as a
     miss. ``n_invalid / n_generated`` is the invalid rate over every entry the generator returned.
     The stored top-k lists hold -1 for positions without an item. ``warmup`` times the step by the
-    :class:`Latency` protocol (``batch_size`` should then be the decoder's real batch).
+    :class:`Latency` protocol (``batch_size`` should then be the decoder's real batch). With
+    ``users`` (one id per history) the generator is also called with ``users=`` (a user-aware
+    model reads them).
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != targets.shape[0]:
         raise ValueError("one target per history is required")
+    if users is not None and len(users) != len(histories):
+        raise ValueError("one user id per history is required")
 
     def step(rows: slice):
         batch_hist = histories[rows]
         batch_tgt = targets[rows]
-        lists = np.asarray(generate_fn(batch_hist, exclude=batch_hist if mask_history else None), dtype=np.int64)
+        who = {} if users is None else {"users": np.asarray(users)[rows]}
+        lists = np.asarray(generate_fn(batch_hist, exclude=batch_hist if mask_history else None, **who), dtype=np.int64)
         if lists.ndim != 2 or lists.shape[0] != len(batch_hist):
             raise ValueError(f"generator returned shape {lists.shape}, expected ({len(batch_hist)}, W)")
         if (lists >= n_items).any() or (lists < NO_ITEM).any():

@@ -99,6 +99,19 @@ def test_item_text_templates():
         item_text(df, "no fields")
 
 
+def test_item_text_fields_use_the_columns_the_dataset_has():
+    from llmrecbench.semantic_ids.embeddings import item_text_fields
+
+    pl = pytest.importorskip("polars")
+    df = pl.DataFrame({"title": ["Mascara", None], "brand": ["Maybelline", " OPI "], "price": [4.5, None]})
+    texts, used = item_text_fields(df, ["title", "brand", "categories", "price"])
+    assert used == ["title", "brand", "price"]  # no categories column: skipped, and reported
+    assert texts == ["title: Mascara; brand: Maybelline; price: 4.5", "brand: OPI"]
+    assert item_text_fields({"title": ["x"]}, ["title"]) == (["title: x"], ["title"])
+    with pytest.raises(ConfigError, match="none is a column"):
+        item_text_fields(df, ["categories"])
+
+
 def test_item_text_pandas():
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"title": ["a", "b"], "price": [1.5, float("nan")]})

@@ -309,3 +309,54 @@ def test_table_merges_cells_with_and_without_invalid_rate():
     table = merge_cells([{**base, "model": "a", "setting": "CE"}, {**base, "model": "b", "setting": "CBS", "extra_columns": {"invalid_rate": 0.0}}])
     assert table.filter(pl.col("model") == "b")["invalid_rate"].item() == 0.0
     assert table.filter(pl.col("model") == "a")["invalid_rate"].item() is None
+
+
+# --- TIGER's user token ------------------------------------------------------------------------
+def _user_tiger(seed: int = 0, buckets: int = 16) -> SequentialRecommender:
+    return create_model("tiger", N_ITEMS, seed=seed, **SMALL["tiger"], user_buckets=buckets, semantic_codes=_codes())
+
+
+def test_tiger_user_token_goes_right_before_the_history():
+    from llmrecbench.models.base import pad_histories
+
+    model = _user_tiger(buckets=7)
+    assert model.user_aware and not type(model).user_aware  # per instance: hashed, no user table
+    seq = pad_histories([np.array([0, 1]), np.array([2])], model.max_items)
+    tokens, mask = model.encoder_inputs(seq, users=np.array([3, 10]))
+    depth = model.depth
+    user = model.user_tokens(np.array([3, 10]))
+    assert ((user >= model.user_offset) & (user < model.user_offset + 7)).all()
+    assert user.tolist() == [model.user_offset + (u * 2654435761) % 2**32 % 7 for u in (3, 10)]
+    item = model.item_tokens
+    assert tokens[0].tolist() == [user[0].item(), *item[1].tolist(), *item[2].tolist(), 1]  # user, items, EOS
+    assert tokens[1].tolist() == [0] * depth + [user[1].item(), *item[3].tolist(), 1]  # left padding first
+    assert mask.tolist() == (tokens != 0).tolist()
+    plain = _model("tiger")
+    assert plain.encoder_inputs(seq)[0].shape[1] == tokens.shape[1] - 1  # no user token without buckets
+    with pytest.raises(ConfigError, match="user ids"):
+        model.encoder_inputs(seq)
+
+
+def test_tiger_with_user_tokens_trains_on_ids_and_reads_them(tmp_path):
+    """Trained on the LeaveOneOutSequences (its ids become tokens), validated and tested with the
+    users' ids; recommend without them is a config error, and the ids change the output."""
+    data = _data()
+    model = _user_tiger()
+    assert model.training_examples(data)["user"].shape[0] == model.training_examples(data)["target"].shape[0]
+    cfg = TrainConfig(lr=1e-2, batch_size=32, max_epochs=3, patience=3, seed=0)
+    log = fit(model, data, cfg, tmp_path / "ckpt", validate=validation(data, SEQREC_EVALUATION, 0), monitor=SeqRec.monitor,
+              progress=False)
+    assert log["best_valid"]["HR@10"] > 0.3, log["best_valid"]  # random: 10/40
+    histories = data.histories("test")[:6]
+    with pytest.raises(ConfigError, match="users="):
+        model.recommend(histories)
+    lists = model.recommend(histories, users=data.user_ids[:6])
+    assert ((lists >= 0) & (lists < N_ITEMS)).all()
+    same_items = np.arange(6)
+    a = model.sequence_logprob(histories, same_items, users=data.user_ids[:6])
+    b = model.sequence_logprob(histories, same_items, users=data.user_ids[:6] + 1)
+    assert not torch.allclose(a, b)
+    spec = {"class": "tiger", "item_repr": "semantic_id", "setting": "CBS", "decoding": {"beam_width": 20, "constrained": True}}
+    cell, topk, _ = evaluate_cell(model, data, dataset="toy", model_name="tiger_u", spec=spec, seed=0, evaluation=EVALUATION)
+    lists = np.stack(topk["topk_item_ids"].to_list())
+    assert cell["metrics"] == ranking_metrics(ranks_from_lists(lists, topk["target_item_id"].to_numpy()), EVALUATION["ks"])

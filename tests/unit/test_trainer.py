@@ -162,3 +162,38 @@ def test_monitor_min_stops_on_a_rising_metric(tmp_path):
               validate=lambda m: {"RMSE": next(values)}, monitor=Monitor("RMSE", "min"), progress=False)
     assert log["best_epoch"] == 2 and log["stopped_early"] and len(log["epochs"]) == 4
     assert [e["valid_RMSE"] for e in log["epochs"]] == [0.9, 0.8, 0.85, 0.95]
+
+
+def test_learning_curve_points_change_no_weight_and_survive_a_resume(tmp_path):
+    """curve_every_steps validates inside epochs without touching training: same weights and
+    epoch log as a run without it; points at every N-th step and each epoch's end; a resumed run
+    keeps the points of the epochs it restored."""
+    data = _data(planted=False)
+    base = TrainConfig(lr=5e-3, batch_size=32, max_epochs=2, patience=10, seed=1)
+    plain = create_model("sasrec", N_ITEMS, seed=0, **SMALL["sasrec"])
+    plain_log = seq_fit(plain, data, base, tmp_path / "plain", progress=False)
+    assert "curve" not in plain_log
+    cfg = TrainConfig(lr=5e-3, batch_size=32, max_epochs=2, patience=10, seed=1, curve_every_steps=2)
+    curved = create_model("sasrec", N_ITEMS, seed=0, **SMALL["sasrec"])
+    log = seq_fit(curved, data, cfg, tmp_path / "curved", progress=False)
+    assert _strip(log)["epochs"] == _strip(plain_log)["epochs"]
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), curved.state_dict().values()))
+    per_epoch = -(-log["n_examples"] // cfg.batch_size)
+    expected = sorted({*range(2, 2 * per_epoch + 1, 2), per_epoch, 2 * per_epoch})  # an epoch's end: one point
+    assert [p["step"] for p in log["curve"]] == expected
+    assert log["curve"][-1]["valid_NDCG@10"] == log["epochs"][-1]["valid_NDCG@10"]
+    assert all(a["seconds"] <= b["seconds"] for a, b in zip(log["curve"], log["curve"][1:]))
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(epoch, entry):
+        if epoch == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        seq_fit(create_model("sasrec", N_ITEMS, seed=0, **SMALL["sasrec"]), data, cfg, tmp_path / "b", progress=False,
+                on_epoch_end=kill_after_first)
+    resumed = seq_fit(create_model("sasrec", N_ITEMS, seed=0, **SMALL["sasrec"]), data, cfg, tmp_path / "b", progress=False)
+    strip = lambda c: [{k: v for k, v in p.items() if k != "seconds"} for p in c]  # noqa: E731
+    assert strip(resumed["curve"]) == strip(log["curve"])

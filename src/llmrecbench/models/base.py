@@ -132,8 +132,10 @@ class SequentialRecommender(torch.nn.Module):
     requires: ClassVar[tuple[str, ...]] = ()
     # True: recommend() returns ranked lists instead of score() over all items
     generative: ClassVar[bool] = False
-    # True: a user embedding; built with n_users, scored with users=, trained on the
-    # LeaveOneOutSequences (user ids + sequences) instead of the bare sequence list
+    # True: reads user ids; scored (or asked to recommend) with users=, trained on the
+    # LeaveOneOutSequences (user ids + sequences) instead of the bare sequence list. As a class
+    # attribute (a user embedding table, HGN) the model is also built with n_users; a model whose
+    # user input is hashed (TIGER's user token) sets it per instance and needs no n_users
     user_aware: ClassVar[bool] = False
     # True: a self-supervised pre-training stage before fine-tuning (S3-Rec): the model offers
     # pretraining() (a context in which training_examples/training_loss are the pre-training

@@ -43,7 +43,8 @@ class SemanticIDGenerator:
     """Mixin for models that recommend by generating an item's semantic ID.
 
     Subclasses call :meth:`_setup_codes` in ``__init__`` and implement
-    ``_decoder(histories, beam_width) -> (init_state, step_fn)`` where ``step_fn(prefixes, state)``
+    ``_decoder(histories, beam_width) -> (init_state, step_fn)`` (``user_aware`` ones also take
+    ``users=``) where ``step_fn(prefixes, state)``
     returns ``[rows, K_t]`` log-probabilities of the codes of level ``t = prefixes.shape[1]``.
     """
 
@@ -84,8 +85,12 @@ class SemanticIDGenerator:
         constrained: bool = True,
         chunk_users: int | None = None,
         exclude: Sequence[np.ndarray] | None = None,
+        users: np.ndarray | None = None,
     ) -> np.ndarray:
         """``[B, beam_width]`` item ids ranked by sequence log-probability, best first.
+
+        ``users``: one user id per history; a ``user_aware`` model (TIGER with a user token) needs
+        them, every other model ignores them.
 
         ``exclude``: per user, items never to return (the history under ``mask_history``); their
         trie paths are masked during the search, so the lists hold ``beam_width`` other items.
@@ -95,6 +100,11 @@ class SemanticIDGenerator:
         decoded in chunks of ``chunk_users`` (default: the model's ``decode_chunk``), grouped by
         history length so that little padding is computed.
         """
+        user_aware = bool(getattr(self, "user_aware", False))
+        if user_aware and users is None:
+            raise ConfigError(f"model {getattr(self, 'name', type(self).__name__)!r} reads user ids: recommend(histories, users=...) needs them")
+        if users is not None and len(users) != len(histories):
+            raise ValueError("one user id per history is required")
         was_training = self.training
         self.eval()  # type: ignore[attr-defined]
         try:
@@ -105,7 +115,10 @@ class SemanticIDGenerator:
             for start in range(0, n, chunk):
                 rows = order[start : start + chunk]
                 hist = [histories[i] for i in rows]
-                init_state, step = self._decoder(hist, beam_width)
+                if user_aware:
+                    init_state, step = self._decoder(hist, beam_width, users=np.asarray(users, dtype=np.int64)[rows])
+                else:
+                    init_state, step = self._decoder(hist, beam_width)
                 results = constrained_beam_search(
                     step,
                     self.trie,

@@ -67,12 +67,13 @@ def validation(data: LeaveOneOutSequences, evaluation: dict, seed: int):
         if model.generative:
             hist, tgt = histories, targets
             sample = int(getattr(model, "valid_users", 0) or 0)
+            who = np.asarray(data.user_ids)
             if 0 < sample < len(hist):
                 rows = np.sort(np.random.default_rng(seed).choice(len(hist), sample, replace=False))
-                hist, tgt = [hist[i] for i in rows], tgt[rows]
+                hist, tgt, who = [hist[i] for i in rows], tgt[rows], who[rows]
             result = evaluate_generated_lists(
                 model.recommend, hist, tgt, model.n_items, ks=(10,), mask_history=evaluation["mask_history"],
-                batch_size=evaluation["batch_size"], topk=10,
+                batch_size=evaluation["batch_size"], topk=10, users=who,
             )
         else:
             result = evaluate_full_ranking(
@@ -214,7 +215,6 @@ def evaluate_cell(
         # time at the batch the decoder really runs (it decodes in chunks)
         batch_size = min(batch_size, int(decoding.get("chunk_users") or getattr(model, "decode_chunk", batch_size)))
     device = str(next(iter(model.parameters()), torch.empty(0)).device)
-    users = {} if model.generative else {"users": data.user_ids}  # the scorer's per-history user ids
     result = evaluate(
         score_fn,
         data.histories("test"),
@@ -227,7 +227,7 @@ def evaluate_cell(
         warmup=True,
         batch1_users=int(evaluation["latency_users"]),
         device=device,
-        **users,
+        users=data.user_ids,  # per history; user-aware models read them, the others ignore them
     )
     protocol = {
         "split": "loo",

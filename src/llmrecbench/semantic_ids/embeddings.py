@@ -178,15 +178,7 @@ def item_text(items_df: Any, template: str) -> list[str]:
     the frame raises :class:`ConfigError` naming it."""
     import string
 
-    if isinstance(items_df, Mapping):
-        columns = {k: list(v) for k, v in items_df.items()}
-    elif hasattr(items_df, "to_dict") and hasattr(items_df, "columns"):
-        try:  # polars
-            columns = items_df.to_dict(as_series=False)
-        except TypeError:  # pandas
-            columns = {c: items_df[c].tolist() for c in items_df.columns}
-    else:
-        raise ConfigError(f"item_text: unsupported items table type {type(items_df).__name__}")
+    columns = _columns(items_df)
     fields = []
     for _, name, _, _ in string.Formatter().parse(template):
         if name is None:
@@ -209,6 +201,42 @@ def item_text(items_df: Any, template: str) -> list[str]:
         row = {f: ("" if columns[f][i] is None or _isnan(columns[f][i]) else columns[f][i]) for f in fields}
         out.append(template.format(**row).strip())
     return out
+
+
+def item_text_fields(items_df: Any, fields: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Item text from every listed column that the table has (TIGER's "all the item's content
+    features"): ``"name: value"`` per column in the listed order, joined by ``"; "``, empty values
+    left out. Returns ``(texts, the columns used)``; a dataset lacking a column (the mirror's
+    Beauty has titles only) simply has shorter texts, and the caller records which were used."""
+    if not fields:
+        raise ConfigError("item text fields: name at least one column")
+    columns = _columns(items_df)
+    used = [f for f in dict.fromkeys(fields) if f in columns]
+    if not used:
+        raise ConfigError(f"item text fields {list(fields)}: none is a column of the item table (columns: {', '.join(map(str, columns))})")
+    n = len(columns[used[0]])
+    out = []
+    for i in range(n):
+        parts = []
+        for f in used:
+            v = columns[f][i]
+            v = "" if v is None or _isnan(v) else str(v).strip()
+            if v:
+                parts.append(f"{f}: {v}")
+        out.append("; ".join(parts))
+    return out, used
+
+
+def _columns(items_df: Any) -> dict[str, list]:
+    """Column name -> list of values of a polars / pandas frame or a mapping of sequences."""
+    if isinstance(items_df, Mapping):
+        return {k: list(v) for k, v in items_df.items()}
+    if hasattr(items_df, "to_dict") and hasattr(items_df, "columns"):
+        try:  # polars
+            return items_df.to_dict(as_series=False)
+        except TypeError:  # pandas
+            return {c: items_df[c].tolist() for c in items_df.columns}
+    raise ConfigError(f"item_text: unsupported items table type {type(items_df).__name__}")
 
 
 def _isnan(v: Any) -> bool:

@@ -15,18 +15,25 @@ def embed_items(items: pl.DataFrame, encoder: dict[str, Any], cache_dir: str | P
     """items.parquet -> (item_id, vector) frame and the encoder's provenance.
 
     The text of an item is ``encoder['text_template']`` formatted over its columns (e.g.
-    ``"{title}"``); vectors are L2-normalised sentence embeddings.
+    ``"{title}"``), or with ``encoder['text_fields']`` every listed column the items have as
+    ``name: value`` (:func:`~llmrecbench.semantic_ids.embeddings.item_text_fields`; the columns
+    used go into the provenance); vectors are L2-normalised sentence embeddings.
     """
-    from llmrecbench.semantic_ids.embeddings import encode_items, item_text, resolve_encoder
+    from llmrecbench.semantic_ids.embeddings import encode_items, item_text, item_text_fields, resolve_encoder
 
     path, prov = resolve_encoder(encoder["model_id"], cache_dir)
-    texts = item_text(items, encoder.get("text_template", "{title}"))
+    if encoder.get("text_fields"):
+        texts, used = item_text_fields(items, encoder["text_fields"])
+        text_record = {"text_fields": list(encoder["text_fields"]), "text_fields_used": used}
+    else:
+        texts = item_text(items, encoder.get("text_template", "{title}"))
+        text_record = {"text_template": encoder.get("text_template", "{title}")}
     vectors = encode_items(texts, path, batch_size=encoder.get("batch_size", 128), normalize=True, show_progress=True)
     frame = pl.DataFrame(
         {"item_id": items["item_id"].cast(pl.Int32), "vector": vectors},
         schema={"item_id": pl.Int32, "vector": pl.Array(pl.Float32, vectors.shape[1])},
     )
-    prov = {**prov, "text_template": encoder.get("text_template", "{title}"), "n_items": len(texts), "dim": int(vectors.shape[1])}
+    prov = {**prov, **text_record, "n_items": len(texts), "dim": int(vectors.shape[1])}
     prov.pop("path", None)  # machine-specific; the digest identifies the weights
     return frame, prov
 

@@ -43,7 +43,7 @@ log = logging.getLogger("llmrecbench")
 
 CHECKPOINT_NAME = "last.pt"
 # Fields that do not change the result; a checkpoint written under other values still resumes.
-_NON_RESULT_FIELDS = ("max_epochs", "num_threads")
+_NON_RESULT_FIELDS = ("max_epochs", "num_threads", "curve_every_steps")  # change no weights
 _DEFAULTS = schema_defaults("train")
 
 
@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     num_threads: int | None = None
     bucket_by_length: bool = True  # batches of similar length (less padding), in random order
+    curve_every_steps: int = _DEFAULTS["curve_every_steps"]  # also validate every N steps (learning curve); 0: off
 
     def __post_init__(self) -> None:
         for name in ("lr", "batch_size", "max_epochs"):
@@ -65,6 +66,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.patience < 1:
             raise ConfigError(f"TrainConfig.patience must be >= 1, got {self.patience!r}")
+        if self.curve_every_steps < 0:
+            raise ConfigError(f"TrainConfig.curve_every_steps must be >= 0, got {self.curve_every_steps!r}")
 
 
 Validate = Callable[[torch.nn.Module], dict]
@@ -121,8 +124,12 @@ def fit(
 
     ``train`` is what the model's family trains on (training sequences, rating triples, ...),
     handed unchanged to ``model.training_examples`` or ``model.fit_closed_form``. On return the
-    model holds the weights of the best epoch. ``on_epoch_end(epoch, entry)`` is called after
-    each epoch's checkpoint is written (tests raise from it to simulate a kill).
+    model holds the weights of the best epoch. With ``cfg.curve_every_steps`` = N > 0 the model
+    is also validated after every N-th optimiser step and at each epoch's end, into the log's
+    ``curve`` (step, epoch, cumulative seconds, valid metrics); validation draws no training
+    randomness, so the weights are those of a run without it, and early stopping stays per epoch.
+    ``on_epoch_end(epoch, entry)`` is called after each epoch's checkpoint is written (tests raise
+    from it to simulate a kill).
     """
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
@@ -187,6 +194,7 @@ def _fit_sgd(
     epochs: list[dict] = []
     best_metric, best_epoch, best_state, best_valid = monitor.worst, None, None, None
     bad_epochs, start_epoch, stopped, resumed_from = 0, 0, False, None
+    curve: list[dict] = []
 
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -197,6 +205,7 @@ def _fit_sgd(
             best_metric, best_epoch = state["best_metric"], state["best_epoch"]
             best_state, best_valid = state["best_state"], state["best_valid"]
             bad_epochs, stopped = state["bad_epochs"], state["stopped"]
+            curve = state.get("curve", [])
             start_epoch = resumed_from = state["epoch"] + 1
             torch.set_rng_state(state["torch_rng"])
             np.random.set_state(state["numpy_rng"])
@@ -215,8 +224,9 @@ def _fit_sgd(
         batches = _batches(examples, cfg, gen)
         model.train()
         total, count = 0.0, 0
+        seconds_before = sum(float(e["seconds"]) for e in epochs)  # the curve's clock, across resumes
         bar = tqdm(batches, desc=f"{model.name} epoch {epoch + 1}/{cfg.max_epochs}", file=sys.stderr, disable=not progress, leave=False, mininterval=1.0)
-        for idx in bar:
+        for i, idx in enumerate(bar):
             batch = {k: v[idx] for k, v in examples.items()}
             loss = model.training_loss(batch, cfg.loss, gen)
             optimizer.zero_grad(set_to_none=True)
@@ -226,9 +236,19 @@ def _fit_sgd(
             count += len(idx)
             if progress:
                 bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+            step = epoch * len(batches) + i + 1
+            if cfg.curve_every_steps and step % cfg.curve_every_steps == 0 and i + 1 < len(batches):
+                point = validate(model)
+                model.train()
+                curve.append(_curve_point(step, epoch + (i + 1) / len(batches), seconds_before + time.perf_counter() - t0,
+                                          total / count, point))
+                log.info("%s step %d: valid %s", model.name, step, _metrics_text(point))
         bar.close()
         train_seconds = time.perf_counter() - t0
         valid = validate(model)
+        if cfg.curve_every_steps:
+            curve.append(_curve_point((epoch + 1) * len(batches), epoch + 1, seconds_before + time.perf_counter() - t0,
+                                      total / max(count, 1), valid))
         value = _check_valid(valid, monitor)
         improved = monitor.improved(value, best_metric)
         if improved:
@@ -263,6 +283,7 @@ def _fit_sgd(
             "best_valid": best_valid,
             "bad_epochs": bad_epochs,
             "stopped": stopped,
+            "curve": curve,
             "torch_rng": torch.get_rng_state(),
             "numpy_rng": np.random.get_state(),
             "generator_state": gen.get_state(),
@@ -283,7 +304,15 @@ def _fit_sgd(
         "n_examples": int(n_examples),
         "seconds": time.perf_counter() - t_start,
         "config": asdict(cfg),
+        **({"curve": curve} if cfg.curve_every_steps else {}),
     }
+
+
+def _curve_point(step: int, epoch: float, seconds: float, loss: float, valid: dict) -> dict:
+    """One learning-curve entry: optimiser steps, epochs (fractional), cumulative seconds (training
+    and validation), the running mean training loss of the epoch so far, the valid metrics."""
+    return {"step": int(step), "epoch": float(epoch), "seconds": float(seconds), "loss": float(loss),
+            **{f"valid_{k}": float(v) for k, v in valid.items()}}
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
