@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     readme.add_argument("readme", nargs="?", default="README.md", help="the README to update in place")
     readme.add_argument("--spec", default="resources/readme_tables.yaml", help="the blocks' specs")
     readme.add_argument("-d", "--directory", default=".", help="the workflow's working directory (holds results/)")
+    readme.add_argument("--only", action="append", default=None, metavar="BLOCK",
+                        help="re-render only this block (repeatable); the others are left as they are")
     args = parser.parse_args(argv)
     if args.command == "rescore":
         return _rescore(args)
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         from llmrecbench.tables.readme import update_readme
 
         try:
-            names = update_readme(args.readme, args.spec, args.directory)
+            names = update_readme(args.readme, args.spec, args.directory, only=args.only)
         except BenchError as exc:
             print(str(exc), file=sys.stderr)
             return 1

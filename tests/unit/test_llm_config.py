@@ -28,7 +28,9 @@ def merged(*files: str) -> dict:
 
 
 @pytest.mark.parametrize("files", [(), ("configs/llm_gpu.yaml",), ("configs/llm_cpu_slice.yaml",), ("configs/semantic.yaml",),
-                                   ("configs/converged.yaml",),
+                                   ("configs/converged.yaml",), ("configs/amazon3.yaml",), ("configs/seeds3.yaml",),
+                                   ("configs/llm_cpu_tasks.yaml",), ("configs/recsysllm_cpu_seeds.yaml",),
+                                   ("configs/tiger_paper.yaml",), ("configs/tiger_paper.yaml", "configs/tiger_paper_cpu.yaml"),
                                    ("tests/integration/config.yaml", "tests/integration/llm.yaml"),
                                    ("tests/integration/config.yaml", "tests/integration/tasks.yaml"),
                                    ("tests/integration/config.yaml", "tests/cluster/config.yaml")])

@@ -150,6 +150,13 @@ def test_readme_blocks_are_rendered_from_the_tables_and_fail_in_one_line(tmp_pat
     assert "| pop | 0.0055 | – | – |" in text
     assert "| sasrec | **0.0476 ± 0.0012** | 228 | 0.0318 |" in text
     before = readme.read_text()
+    two = before + "<!-- generated:main2 -->\nkept as typed\n<!-- /generated:main2 -->\n"
+    readme.write_text(two.replace("<!-- generated:main -->\n|", "<!-- generated:main -->\nstale\n|"))
+    spec.write_text(yaml.safe_dump({**yaml.safe_load(spec.read_text()), "main2": {"table": "results/tables/missing.csv", "rows": []}}))
+    assert update_readme(readme, spec, tmp_path, only=["main"]) == ["main"]  # main2's table is not needed
+    assert readme.read_text() == two
+    with pytest.raises(InputError, match="no generated block named nope"):
+        update_readme(readme, spec, tmp_path, only=["nope"])
     readme.write_text(before.replace("generated:main", "generated:other"))
     with pytest.raises(InputError, match="no spec"):
         update_readme(readme, spec, tmp_path)

@@ -115,18 +115,25 @@ def render_block(spec: dict, root: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-def update_readme(readme: str | Path, spec_file: str | Path, root: str | Path = ".") -> list[str]:
-    """Re-render every generated block of ``readme`` in place (atomically); return their names.
-    A block without a spec, or a spec whose table is missing, fails in one line and writes nothing."""
+def update_readme(readme: str | Path, spec_file: str | Path, root: str | Path = ".", only: list[str] | None = None) -> list[str]:
+    """Re-render every generated block of ``readme`` in place (atomically), or only the blocks named
+    in ``only`` (each run's results re-render the blocks that run produced); return their names.
+    A block without a spec, a name in ``only`` that is no block, or a spec whose table is missing
+    fails in one line and writes nothing."""
     readme, root = Path(readme), Path(root)
     specs = yaml.safe_load(Path(spec_file).read_text()) or {}
     text = readme.read_text()
+    absent = sorted(set(only or ()) - {m.group("name") for m in BLOCK.finditer(text)})
+    if absent:
+        raise InputError(readme, f"no generated block named {', '.join(absent)}")
     done: list[str] = []
 
     def replace(m: re.Match) -> str:
         name = m.group("name")
         if name not in specs:
             raise InputError(readme, f"generated block {name!r} has no spec in {spec_file}")
+        if only is not None and name not in only:
+            return m.group(0)
         done.append(name)
         return m.group(1) + render_block({**specs[name], "name": name}, root) + m.group(4)
 
