@@ -9,10 +9,11 @@ from llmrecbench import paths
 from llmrecbench.config import check_config, check_registry_names
 from llmrecbench.errors import ConfigError
 from llmrecbench.tasks import FAMILY_HOME, get_task, known_task_names
-from llmrecbench.llm.prompts import seen_templates
+from llmrecbench.llm.prompts import parse_prompt_key, seen_templates
 from llmrecbench.llm.settings import (
     check_adapter_source,
     multitask_templates,
+    prompt_key_of,
     setting_spec,
     unavailable_reason,
 )
@@ -53,7 +54,7 @@ wildcard_constraints:
     levels="[0-9]+",
     codebook="[0-9]+",
     setting=name_pattern(config["llm_settings"]),
-    template="[a-z0-9_]+-(text|unique_id|semantic_id)",
+    template="[a-z0-9_]+-(text|unique_id|number_text|semantic_id)(\\.(random|sequential_train_only|p5_sequential))?",
     prompt_split="train|valid|test",
 
 
@@ -425,6 +426,8 @@ def llm_training_spec(wildcards):
     changing decoding, labels or evaluation templates does not retrain an adapter."""
     spec = llm_setting(wildcards)
     out = {k: spec.get(k, {}) for k in ("method", "item_repr", "template", "finetune")}
+    if spec.get("indexing"):  # the item numbering of the training prompts
+        out["indexing"] = spec["indexing"]
     if spec["multitask"]:
         tasks = multitask_tasks(wildcards.dataset, wildcards.setting)
         out["template"] = "+".join(multitask_templates(tasks))
@@ -450,7 +453,7 @@ def llm_prompt_inputs(wildcards):
         **task_of(wildcards).llm_prompt_inputs(
             wildcards.dataset, wildcards.prompt_split
         ),
-        **llm_codes(wildcards.template.partition("-")[2], wildcards.dataset),
+        **llm_codes(parse_prompt_key(wildcards.template, True)[1], wildcards.dataset),
     }
 
 
@@ -488,7 +491,7 @@ def llm_finetune_inputs(wildcards):
                 paths.PROMPTS,
                 dataset=wildcards.dataset,
                 task=wildcards.task,
-                template=f"{template}-{spec['item_repr']}",
+                template=prompt_key_of(spec, template),
                 prompt_split="train",
             )
             for template in spec["train_templates"]
@@ -518,7 +521,7 @@ def llm_multitask_inputs(wildcards):
                 paths.PROMPTS,
                 dataset=wildcards.dataset,
                 task=task,
-                template=f"{template}-{spec['item_repr']}",
+                template=prompt_key_of(spec, template),
                 prompt_split="train",
             )
             for task in tasks
@@ -534,7 +537,7 @@ def llm_evaluate_inputs(wildcards):
     """Test prompts of the setting's evaluation template, the model, the adapter if fine-tuned
     (its own, or that of its `adapter_from:` setting, same model and seed)."""
     spec = llm_setting(wildcards)
-    key = f"{spec['eval_template']}-{spec['item_repr']}"
+    key = prompt_key_of(spec, spec["eval_template"])
     w = wildcards
     run_dir = paths.fill(
         paths.LLM_MULTITASK if spec["multitask"] else paths.LLM_CELL,

@@ -3,7 +3,8 @@
 One session-scoped run builds ``results/tables/seqrec.csv`` with a popularity row and five LLM
 rows: zero-shot (titles, output refinement), LoRA (titles, beam search), LoRA over semantic
 IDs from the semantic layer with trie-constrained beam search (CBS), that adapter on an unseen
-template, and LoRA + CBS trained on all five seen templates. Library-level behaviour
+template, LoRA + CBS trained on all five seen templates, and LoRA on item numbers written as
+text in P5's leaky numbering (one of the index-leak rows). Library-level behaviour
 (GGUF conversion, resume after a kill, logits of a reloaded adapter, P-tuning v2) is covered
 by tests/unit/test_llm_pipeline.py; these tests check the wiring a user relies on.
 """
@@ -33,6 +34,7 @@ SETTINGS = {
     "lora_sid_cbs": ("semantic_id", "LoRA + CBS"),
     "lora_sid_cbs_unseen": ("semantic_id", "LoRA + CBS, unseen template"),
     "lora_sid_cbs_seen5": ("semantic_id", "LoRA + CBS, 5 seen templates"),
+    "lora_number_p5": ("number_text", "LoRA, IDs as number text, P5 indexing"),
 }
 SEEN = ("seq1", "seq2", "seq3", "seq4", "seq5")
 
@@ -145,3 +147,24 @@ def test_setting_without_item_text_is_na_with_reason(tmp_path, mirror_dir):
     proc = snakemake(tmp_path, "results/tables/seqrec.csv", "-n", mirror=mirror_dir, configfiles=(*LLM_CONFIG, str(toys)))
     out = proc.stdout + proc.stderr
     assert "merge_table" in out and "evaluate_llm" not in out and "finetune_llm" not in out
+
+
+def test_index_leak_row_uses_p5_numbering_and_records_its_probe(llm_built):
+    """The setting's `indexing: p5_sequential` numbers its prompts (not splits.indexing), and the
+    cell records that numbering with its leakage probe from the split's stats."""
+    cell = json.loads((cell_dir(llm_built, "lora_number_p5") / "metrics.json").read_text())
+    split = llm_built / f"results/{SLICE}/splits/loo"
+    stats = json.loads((split / "stats.json").read_text())
+    assert stats["indexing"] != "p5_sequential"  # the row's choice, not the split's default
+    p = cell["protocol"]
+    assert p["indexing"] == "p5_sequential" and p["decoding"] == "beam5+read_item_number"
+    assert p["leakage_probe"] == round(stats["leakage_probe"]["p5_sequential"]["share_next_index"], 6)
+    index = pl.read_parquet(split / "item_index.parquet")
+    number = dict(zip(index["item_id"].to_list(), index["p5_sequential"].to_list()))
+    prompts = llm_built / f"results/{SLICE}/seqrec/prompts/seq1-number_text.p5_sequential"
+    for part in ("train", "test"):
+        records = [json.loads(line) for line in (prompts / f"{part}.jsonl").read_text().splitlines()]
+        assert records and all(r["item_numbering"] == "p5_sequential" for r in records)
+        assert all(r["target"] == str(number[r["target_item_id"]]) for r in records)
+    c = cell["counters"]
+    assert c["hypotheses"] == c["invalid_items"] + c["grounded_exact"] and cell["n_users"] == EVAL_USERS

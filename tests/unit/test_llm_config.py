@@ -86,11 +86,24 @@ def test_unknown_or_clashing_names_fail_in_one_line():
         ({"method": "lora", "template": []}, "not a template id or a list of distinct ids"),
         ({"method": "zeroshot", "template": ["llmrec", "seq1"]}, "one zero-shot template"),
         ({"method": "prefix", "item_repr": "semantic_id"}, "prefix tuning trains no embeddings"),
+        ({"method": "lora", "item_repr": "number_text", "indexing": "p5"}, "is not one of"),
+        ({"method": "lora", "item_repr": "text", "indexing": "p5_sequential"}, "shows no item numbers"),
     ],
 )
 def test_bad_settings_are_rejected(block, message):
     with pytest.raises(ConfigError, match=message):
         setting_spec("x", block)
+
+
+def test_indexing_names_the_prompt_file_and_must_match_the_adapter_source():
+    from llmrecbench.llm.settings import check_adapter_source, prompt_key_of
+
+    p5 = {"method": "lora", "item_repr": "number_text", "indexing": "p5_sequential"}
+    assert prompt_key_of(setting_spec("a", p5), "seq1") == "seq1-number_text.p5_sequential"
+    assert prompt_key_of(setting_spec("b", {**p5, "indexing": None}), "seq6") == "seq6-number_text"
+    settings = {"a": p5, "b": {**p5, "indexing": "random", "adapter_from": "a", "eval_template": "seq6"}}
+    with pytest.raises(ConfigError, match="indexing"):  # an adapter trained on other numbers would be mislabelled
+        check_adapter_source("b", settings)
 
 
 def test_adapter_from_evaluates_another_settings_adapter():

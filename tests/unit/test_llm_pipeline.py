@@ -163,6 +163,44 @@ def test_lora_item_tokens_constrained_and_reload(tmp_path, model_dir, beauty, it
         assert cell3["protocol"]["decoding"] == "beam5+codes" and cell3["counters"]["hypotheses"] == 15
 
 
+def test_number_text_prompts_follow_the_numbering_and_beams_read_back_to_items(tmp_path, model_dir, beauty):
+    """P5's IDs as number text: prompts and targets show each item's 1-based index in the row's
+    numbering, the adapter adds no tokens, and every beam is read as a number, mapped back through
+    the same numbering to a canonical item (history items skipped, unreadable beams counted)."""
+    from llmrecbench.data.indexing import ItemNumbering
+    from llmrecbench.llm.readers import read_item_number
+
+    data, titles, _ = beauty
+    numbering = ItemNumbering("p5_sequential", np.random.default_rng(3).permutation(data.n_items))
+    recs = prompt_set(data, titles, "seq1-number_text.p5_sequential", "test", numbering=numbering, max_history=2)[:3]
+    for r in recs:
+        assert r["item_numbering"] == "p5_sequential"
+        assert r["target"] == str(numbering.to_model[r["target_item_id"]] + 1)
+        assert all(str(numbering.to_model[h] + 1) in r["prompt"] for h in r["history"])
+    train = prompt_set(data, titles, "seq1-number_text.p5_sequential", "train", numbering=numbering,
+                       max_history=2, max_examples_per_user=1)
+    log = train_adapter(model_dir, train, titles, {"finetune": {**TINY, "method": "lora"}}, 42,
+                        tmp_path / "adapter", tmp_path / "ckpt")
+    assert log["new_tokens"] == 0
+    decode = DecodeConfig(beam_width=5, list_length=5, batch_size=3, number_max_new_tokens=6)
+    cell, topk, _ = adapter_cell(model_dir, tmp_path / "adapter", recs, titles, dataset="beauty",
+                                 model_name="smollm2-135m", setting="lora_number_p5", setting_label="LoRA",
+                                 seed=42, evaluation=EVAL, indexing="p5_sequential", decode=decode,
+                                 numbers=numbering.to_model)
+    c = cell["counters"]
+    assert cell["protocol"]["decoding"] == "beam5+read_item_number" and cell["protocol"]["indexing"] == "p5_sequential"
+    assert c["hypotheses"] == sum(len(g) for g in topk["generated"].to_list())
+    assert c["hypotheses"] == c["invalid_items"] + c["grounded_exact"]
+    canonical_of = np.argsort(numbering.to_model)
+    for r, texts, row in zip(recs, topk["generated"].to_list(), topk["topk_item_ids"].to_list()):
+        expected = []
+        for t in texts:
+            n = read_item_number(t, data.n_items)
+            if n is not None and int(canonical_of[n - 1]) not in set(r["mask_items"]) | set(expected):
+                expected.append(int(canonical_of[n - 1]))
+        assert [i for i in row if i >= 0] == expected[:5]
+
+
 def test_prefix_tuning_and_title_beam(tmp_path, model_dir, beauty):
     _, titles, _ = beauty
     train = _records(beauty, "seq1-text", "train")

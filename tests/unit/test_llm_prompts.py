@@ -16,6 +16,7 @@ from llmrecbench.llm.prompts import (
     mirror_slice,
     parse_prompt_key,
     prompt_key,
+    prompt_key_indexing,
     read_jsonl,
     seen_templates,
     unseen_templates,
@@ -93,6 +94,14 @@ def test_prompt_keys_and_jsonl(tmp_path, beauty):
     assert parse_prompt_key(prompt_key("seq2", "semantic_id")) == ("seq2", "semantic_id")
     with pytest.raises(ConfigError):
         parse_prompt_key("seq2-words")
+    # a numbered representation may name its item numbering; tasks without numberings refuse it
+    key = prompt_key("seq1", "unique_id", "p5_sequential")
+    assert key == "seq1-unique_id.p5_sequential" and prompt_key_indexing(key) == "p5_sequential"
+    assert parse_prompt_key(key, allow_indexing=True) == ("seq1", "unique_id") and prompt_key_indexing("seq1-text") is None
+    with pytest.raises(ConfigError, match="no item numberings"):
+        parse_prompt_key(key)
+    with pytest.raises(ConfigError, match="have an indexing"):
+        prompt_key("seq1", "text", "random")
     data, titles = beauty
     recs = build_prompts(data, ItemCatalog(titles, "text"), "seq3", "valid")
     write_jsonl(recs, tmp_path / "p.jsonl")

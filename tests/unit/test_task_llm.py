@@ -15,7 +15,7 @@ from llmrecbench.data.ratings import RatingData
 from llmrecbench.data.sequences import LeaveOneOutSequences
 from llmrecbench.errors import ConfigError
 from llmrecbench.llm.prompts import TEMPLATES, ItemCatalog, build_prompts, get_template, seen_templates, unseen_templates
-from llmrecbench.llm.readers import read_rating, yes_logit_margin, yes_no_token_ids
+from llmrecbench.llm.readers import read_item_number, read_rating, yes_logit_margin, yes_no_token_ids
 from llmrecbench.llm.task_prompts import direct_prompts, rating_prompts, rating_text
 
 
@@ -39,6 +39,24 @@ from llmrecbench.llm.task_prompts import direct_prompts, rating_prompts, rating_
 )
 def test_rating_reader_takes_the_first_number_inside_the_scale(answer, expected):
     assert read_rating(answer) == expected
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("1011", 1011),
+        ("item 1011", 1011),
+        (" 4475, 4476", 4475),  # the first number: one item per beam
+        ("10.5", None),  # not a whole number
+        ("12102", None),  # past the last index
+        ("0", None),  # indices are 1-based
+        ("<item_5> then 7", 7),  # digits glued to a word are not a number
+        ("none", None),
+        ("", None),
+    ],
+)
+def test_item_number_reader_takes_the_first_whole_index_in_range(answer, expected):
+    assert read_item_number(answer, 12101) == expected
 
 
 def test_rating_target_text_keeps_half_stars():

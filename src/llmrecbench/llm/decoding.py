@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from llmrecbench.errors import ConfigError
 
 
-REPR_LABEL = {"text": "text", "unique_id": "unique_id", "semantic_id": "semantic_id"}
+REPR_LABEL = {"text": "text", "unique_id": "unique_id", "number_text": "number_text", "semantic_id": "semantic_id"}
 
 
 @dataclass
@@ -28,6 +28,7 @@ class DecodeConfig:
     reask_temperature: float = 0.7
     min_similarity: float = 0.6  # grounding: nearest title accepted at this cosine
     answer_max_new_tokens: int = 8  # rating answers: greedy tokens read by the answer reader
+    number_max_new_tokens: int = 8  # number-text items (P5's written IDs): beam tokens read by read_item_number
     text_max_new_tokens: int = 48  # explanation / review: greedy tokens of a generated sentence
     pair_batch_size: int = 32  # yes/no scoring: (user, candidate) prompts per forward pass
     na_status_threshold: float = 0.5  # N/A rate at or above which the cell's status is "n/a"

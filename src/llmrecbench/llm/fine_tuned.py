@@ -20,6 +20,7 @@ from llmrecbench.llm.encoders import title_encoder
 from llmrecbench.llm.item_decoding import ItemDecoder, item_beam_search
 from llmrecbench.llm.prompt_files import item_catalog
 from llmrecbench.llm.prompts import ItemCatalog
+from llmrecbench.llm.readers import read_item_number
 
 log = logging.getLogger("llmrecbench")
 
@@ -49,10 +50,15 @@ def adapter_cell(
     item_repr = records[0]["item_repr"]
     catalog = item_catalog(titles, item_repr, codes, numbers)
     K, L = decode.beam_width, decode.list_length
+    text_beams = item_repr in ("text", "number_text")  # free beam search over text, then read items
     if item_repr == "text":
         encode, enc_name = encoder or title_encoder()
         grounder = Grounder(titles, encode, min_similarity=decode.min_similarity)
         max_new = decode.max_new_tokens
+    elif item_repr == "number_text":  # P5's protocol: unconstrained beams, each read as an item number
+        enc_name = None
+        canonical_of = np.arange(len(titles)) if numbers is None else np.argsort(np.asarray(numbers))
+        max_new = decode.number_max_new_tokens
     else:
         dec = ItemDecoder(lm, catalog)
         enc_name = None
@@ -69,7 +75,7 @@ def adapter_cell(
         count = dict.fromkeys(counters, 0)
         lists, na, generated = [], [], []
         prompts = [lm.prompt_ids(r["prompt"]) for r in batch]
-        if item_repr == "text":
+        if text_beams:
             hyps = lm.beam_search(prompts, beam_width=K, num_return=K if exclude is not None else L,
                                   max_new_tokens=max_new, length_penalty=decode.length_penalty)
         else:
@@ -77,7 +83,7 @@ def adapter_cell(
         for u, user_hyps in enumerate(hyps):
             skip = frozenset(exclude[u]) if exclude is not None else frozenset()
             items: list[int] = []
-            if item_repr == "text":
+            if text_beams:
                 texts, seen = [], set()
                 for h in user_hyps:
                     t = lm.decode(h.tokens)
@@ -85,6 +91,22 @@ def adapter_cell(
                         seen.add(t)
                         texts.append(t)
                 generated.append(texts)
+            if item_repr == "number_text":
+                for t in texts:
+                    count["hypotheses"] += 1
+                    index = read_item_number(t, len(titles))
+                    if index is None:
+                        count["invalid_items"] += 1
+                        continue
+                    count["grounded_exact"] += 1
+                    item_id = int(canonical_of[index - 1])  # the 1-based index -> model id -> canonical item
+                    if item_id in skip:
+                        count["history_items_skipped"] += 1
+                    elif item_id in items:
+                        count["duplicates"] += 1
+                    else:
+                        items.append(item_id)
+            elif item_repr == "text":
                 for group, how, _ in (grounder.ground(texts) if texts else []):
                     count["hypotheses"] += 1
                     if not group:
@@ -122,7 +144,8 @@ def adapter_cell(
     counters["invalid_item_rate"] = counters["invalid_items"] / max(1, counters["hypotheses"])
     if enc_name:
         counters["encoder"] = enc_name
-    decoding = f"beam{K}" + ("" if item_repr == "text" else "+trie(CBS)" if decode.constrained else "+codes")
+    decoding = f"beam{K}" + ("" if item_repr == "text" else "+read_item_number" if item_repr == "number_text"
+                             else "+trie(CBS)" if decode.constrained else "+codes")
     cell, topk = llm_cell(
         dataset=dataset, model_name=model_name, setting=setting, setting_label=setting_label,
         item_repr=item_repr, seed=seed, records=records, lists=lists, na=na, evaluation=evaluation,

@@ -10,13 +10,13 @@ import numpy as np
 import polars as pl
 
 from llmrecbench.errors import InputError
-from llmrecbench.llm.prompts import ItemCatalog, build_prompts, parse_prompt_key
+from llmrecbench.llm.prompts import NUMBERED_REPRS, ItemCatalog, build_prompts, parse_prompt_key
 
 
 def item_catalog(titles: Sequence[str], item_repr: str, codes: np.ndarray | None = None,
                  numbers: np.ndarray | None = None) -> ItemCatalog:
-    """The items as prompts show them; ``numbers`` (canonical id -> shown id) numbers ID tokens."""
-    return ItemCatalog(list(titles), item_repr=item_repr, codes=codes, numbers=numbers if item_repr == "unique_id" else None)
+    """The items as prompts show them; ``numbers`` (canonical id -> model id) numbers ID tokens and number text."""
+    return ItemCatalog(list(titles), item_repr=item_repr, codes=codes, numbers=numbers if item_repr in NUMBERED_REPRS else None)
 
 
 def read_codes(path: str | Path, n_items: int) -> np.ndarray:
@@ -37,10 +37,11 @@ def read_codes(path: str | Path, n_items: int) -> np.ndarray:
 
 
 def prompt_set(data, titles, key: str, split: str, codes=None, numbering=None, **kw) -> list[dict]:
-    """Prompt records for the ``{template}`` key ``<template id>-<item repr>`` and split. ID-token
-    records show items in ``numbering`` (an ``ItemNumbering``) and name it (``item_numbering``)."""
-    template_id, item_repr = parse_prompt_key(key)
-    numbers = numbering.to_model if numbering is not None and item_repr == "unique_id" else None
+    """Prompt records for the ``{template}`` key ``<template id>-<item repr>[.<indexing>]`` and split.
+    Numbered records (ID tokens, number text) show items in ``numbering`` (an ``ItemNumbering``,
+    the one the key names) and name it (``item_numbering``)."""
+    template_id, item_repr = parse_prompt_key(key, allow_indexing=numbering is not None)
+    numbers = numbering.to_model if numbering is not None and item_repr in NUMBERED_REPRS else None
     records = build_prompts(data, item_catalog(titles, item_repr, codes, numbers), template_id, split, **kw)
     if numbers is not None:
         for r in records:

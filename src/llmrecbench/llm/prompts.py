@@ -9,6 +9,9 @@ Items appear in prompts and targets in one of three representations (RecBench):
 
 * ``text``         – the item title (``"Maybelline Great Lash Mascara"``);
 * ``unique_id``    – one new token per item (``<item_123>``); the embedding matrix is resized;
+* ``number_text``  – the item's number written as plain text (``1011``), as P5 wrote item IDs:
+  the tokenizer splits it into digit pieces, so numbers close in value share pieces and an
+  LLM can read "max(history) + 1" off the prompt (the P5 index leak, :mod:`llmrecbench.data.indexing`);
 * ``semantic_id``  – a few new tokens per item, one per code level (``<a_12><b_3><c_200>``).
 
 A prompt file is one JSON object per line with ``user_id``, ``split``, ``template``,
@@ -29,7 +32,9 @@ from llmrecbench.data.sequences import LeaveOneOutSequences
 from llmrecbench.errors import ConfigError, InputError
 from llmrecbench.io import atomic_path
 
-ITEM_REPRS = ("text", "unique_id", "semantic_id")
+ITEM_REPRS = ("text", "unique_id", "number_text", "semantic_id")
+# representations that show an item by its number in an item numbering (llmrecbench.data.indexing)
+NUMBERED_REPRS = ("unique_id", "number_text")
 SPLITS = ("train", "valid", "test")
 
 
@@ -200,17 +205,33 @@ def get_template(template_id: str) -> Template:
     return TEMPLATES[template_id]
 
 
-def prompt_key(template_id: str, item_repr: str) -> str:
-    """The ``{template}`` wildcard of prompt files: ``<template id>-<item repr>``, e.g. ``seq1-text``."""
-    return f"{template_id}-{item_repr}"
+def prompt_key(template_id: str, item_repr: str, indexing: str | None = None) -> str:
+    """The ``{template}`` wildcard of prompt files: ``<template id>-<item repr>``, e.g. ``seq1-text``;
+    numbered representations may name their item numbering: ``seq1-number_text.p5_sequential``
+    (without it, the split's configured ``splits.indexing``)."""
+    if indexing is not None and item_repr not in NUMBERED_REPRS:
+        raise ConfigError(f"prompt set {template_id}-{item_repr}: only {'/'.join(NUMBERED_REPRS)} items have an indexing")
+    return f"{template_id}-{item_repr}" + (f".{indexing}" if indexing else "")
 
 
-def parse_prompt_key(key: str) -> tuple[str, str]:
-    template_id, _, item_repr = key.partition("-")
+def parse_prompt_key(key: str, allow_indexing: bool = False) -> tuple[str, str]:
+    """``(template id, item repr)`` of a prompt key; a key naming an item numbering is refused
+    unless the task numbers items (``allow_indexing``; read it with :func:`prompt_key_indexing`)."""
+    template_id, _, rest = key.partition("-")
+    item_repr, _, indexing = rest.partition(".")
     get_template(template_id)
     if item_repr not in ITEM_REPRS:
         raise ConfigError(f"prompt set {key!r}: item representation {item_repr!r} is not one of {ITEM_REPRS}")
+    if indexing and not allow_indexing:
+        raise ConfigError(f"prompt set {key!r}: this task has no item numberings (indexing {indexing!r}); drop the setting's indexing:")
+    if indexing and item_repr not in NUMBERED_REPRS:
+        raise ConfigError(f"prompt set {key!r}: only {'/'.join(NUMBERED_REPRS)} items have an indexing")
     return template_id, item_repr
+
+
+def prompt_key_indexing(key: str) -> str | None:
+    """The item numbering a prompt key names (``seq1-unique_id.p5_sequential`` -> ``p5_sequential``), else None."""
+    return key.partition("-")[2].partition(".")[2] or None
 
 
 # --------------------------------------------------------------------------- item representations
@@ -237,8 +258,8 @@ class ItemCatalog:
     item_repr: str = "text"
     codes: np.ndarray | None = None  # [n_items, levels] semantic-ID codes (semantic_id only)
     max_title_chars: int = MAX_TITLE_CHARS
-    # unique_id only: the number each item is shown with (<item_n>), from the split's item
-    # numbering (llmrecbench.data.indexing); None shows canonical ids
+    # numbered reprs only: the model id each item is shown with (<item_n>, or n + 1 as number
+    # text), from the split's item numbering (llmrecbench.data.indexing); None: canonical ids
     numbers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -269,6 +290,8 @@ class ItemCatalog:
             return self.title(item_id)
         if self.item_repr == "unique_id":
             return f"<item_{self.number(item_id)}>"
+        if self.item_repr == "number_text":  # the 1-based index, as P5's data files number items
+            return str(self.number(item_id) + 1)
         return "".join(semantic_token(level, int(c)) for level, c in enumerate(self.codes[int(item_id)]))
 
     def render_item(self, item_id: int) -> str:

@@ -9,6 +9,10 @@
   answer, a leading label ("Explanation:", "Summary:", "Title:", "Answer:") and enclosing quotes
   removed, inner whitespace collapsed; an answer with no text reads as ``""`` (scored as an empty
   generation, never dropped). ``'Summary: "Great smell!"\nMore text'`` reads as ``Great smell!``.
+* :func:`read_item_number` – an item named by its number as text (item_repr ``number_text``, P5's
+  way of writing IDs): the first whole integer of the answer, read as a 1-based index of the
+  numbering the prompt used, accepted when 1 <= n <= n_items; ``"1011"``, ``"item 1011"`` read as
+  1011; ``"10.5"``, ``"none"``, ``"0"`` and ``""`` are invalid (None).
 * :func:`yes_no_token_ids` / :func:`yes_logit_margin` – P5's yes/no scoring: the score of a
   candidate is ``log P(yes) - log P(no)`` of the first answer token, where ``P(yes)`` sums the
   probabilities of the tokens that start "yes" / "Yes" (and ``P(no)`` of "no" / "No"); ranking
@@ -33,6 +37,18 @@ def read_rating(answer: str, low: float = 1.0, high: float = 5.0) -> float | Non
         return None
     value = float(m.group(1)) if m.group(1) is not None else WORDS[m.group(2).lower()]
     return value if low <= value <= high else None
+
+
+INTEGER = re.compile(r"(?<![\w.])(\d+)(?![\w.])")
+
+
+def read_item_number(answer: str, n_items: int) -> int | None:
+    """The 1-based item index an answer names, or None (module docstring)."""
+    m = INTEGER.search(answer or "")
+    if m is None:
+        return None
+    n = int(m.group(1))
+    return n if 1 <= n <= n_items else None
 
 
 LABEL = re.compile(r"^\s*(?:explanation|summary|title|answer|review summary)\s*[:\-]\s*", re.IGNORECASE)

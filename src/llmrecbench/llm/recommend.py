@@ -93,7 +93,7 @@ def run_evaluate(
     """Rule ``evaluate_llm``: one cell from the test prompts (seeded user sample). ID-token prompts
     name the item numbering they were written in; it is read from ``item_index`` and recorded."""
     from llmrecbench.data.indexing import ItemNumbering
-    from llmrecbench.llm.prompts import load_item_titles, read_jsonl
+    from llmrecbench.llm.prompts import NUMBERED_REPRS, load_item_titles, read_jsonl
 
     titles = load_item_titles(items_path)
     codes = read_codes(codes_path, len(titles)) if codes_path else None
@@ -110,7 +110,7 @@ def run_evaluate(
         if item_index is None:
             raise InputError(prompts_path, f"ID prompts in the {scheme} numbering, but no item_index file was given")
         numbering = ItemNumbering.read(item_index, scheme, len(titles))
-    indexing = scheme or ("canonical" if spec["item_repr"] == "unique_id" else "none (items shown by text or semantic ID)")
+    indexing = scheme or ("canonical" if spec["item_repr"] in NUMBERED_REPRS else "none (items shown by text or semantic ID)")
     common = dict(dataset=dataset, model_name=model_name, setting=setting, setting_label=spec["setting"], seed=seed,
                   evaluation=evaluation, indexing=indexing, decode=decode, device=device_for())
     if spec["method"] == "zeroshot":

@@ -1,8 +1,10 @@
 """Validation of ``llm_settings`` blocks (light: no torch import, so the Snakefile can call it).
 
 A setting fixes how an LLM recommends: ``method`` (zeroshot | lora | prefix), ``item_repr``
-(text | unique_id | semantic_id), the training ``template`` (one seen template or a list of them)
-and the test ``eval_template``.
+(text | unique_id | number_text | semantic_id), the training ``template`` (one seen template or a
+list of them), the test ``eval_template`` and, for numbered items, the item numbering
+``indexing`` the prompts use (default ``splits.indexing``; P5's leaky ``p5_sequential`` for the
+index-leak rows).
 A setting with ``adapter_from: <setting>`` trains nothing: it evaluates that setting's adapter
 (same model and seed), typically on an unseen ``eval_template`` (RecSysLLM's zero-shot transfer).
 """
@@ -54,6 +56,7 @@ def setting_spec(name: str, block: dict, task: str | None = None) -> dict:
     item_repr = block.get("item_repr", "text")
     if item_repr not in ITEM_REPRS:
         raise ConfigError(f"llm_settings.{name}.item_repr: {item_repr!r} is not one of {ITEM_REPRS}")
+    _check_indexing(name, block, item_repr)
     if block.get("multitask"):
         return _multitask_spec(name, block, method, item_repr, task)
     train_templates = template_list(name, block.get("template", "llmrec" if method == "zeroshot" else "seq1"))
@@ -83,6 +86,27 @@ def setting_spec(name: str, block: dict, task: str | None = None) -> dict:
         "adapter_setting": None if method == "zeroshot" else source or name,
         "multitask": False,
     }
+
+
+def _check_indexing(name: str, block: dict, item_repr: str) -> None:
+    """``indexing:`` names an item numbering (llmrecbench.data.indexing.SCHEMES) of a numbered representation."""
+    from llmrecbench.data.indexing import SCHEMES
+    from llmrecbench.llm.prompts import NUMBERED_REPRS
+
+    indexing = block.get("indexing")
+    if indexing is None:
+        return
+    if indexing not in SCHEMES:
+        raise ConfigError(f"llm_settings.{name}.indexing: {indexing!r} is not one of {SCHEMES}")
+    if item_repr not in NUMBERED_REPRS:
+        raise ConfigError(f"llm_settings.{name}.indexing: item_repr {item_repr} shows no item numbers (only {'/'.join(NUMBERED_REPRS)})")
+
+
+def prompt_key_of(spec: dict, template_id: str) -> str:
+    """The ``{template}`` wildcard of a validated setting's prompt file for ``template_id``."""
+    from llmrecbench.llm.prompts import prompt_key
+
+    return prompt_key(template_id, spec["item_repr"], spec.get("indexing"))
 
 
 def _multitask_spec(name: str, block: dict, method: str, item_repr: str, task: str | None) -> dict:
@@ -141,8 +165,8 @@ def check_adapter_source(name: str, settings: dict) -> None:
     src = setting_spec(source, settings[source])
     if src["method"] == "zeroshot" or src.get("adapter_from"):
         raise ConfigError(f"llm_settings.{name}.adapter_from: {source!r} does not train an adapter of its own")
-    for key in ("method", "item_repr", "template", "multitask"):
-        if src[key] != spec[key]:
+    for key in ("method", "item_repr", "template", "multitask", "indexing"):
+        if src.get(key) != spec.get(key):
             raise ConfigError(
                 f"llm_settings.{name}.{key}: {spec[key]!r} differs from {src[key]!r} of {source!r}, whose adapter it evaluates"
             )

@@ -62,26 +62,34 @@ class SeqRec(Task):
 
     def llm_eval_inputs(self, dataset):
         # the prompt file carries the histories and targets; items and codes come with the model;
-        # ID-token rows read the numbering their prompts were written in
-        return {"item_index": paths.fill(paths.ITEM_INDEX, dataset=dataset, split=self.split)}
+        # numbered rows read the numbering their prompts were written in, and its leakage probe
+        return {"item_index": paths.fill(paths.ITEM_INDEX, dataset=dataset, split=self.split),
+                "split_stats": paths.fill(paths.SPLIT_STATS, dataset=dataset, split=self.split)}
 
     def build_llm_prompts(self, inputs, key, split, dest, prompt_cfg, context):
         from llmrecbench.llm.prompt_files import build_prompt_file
+        from llmrecbench.llm.prompts import prompt_key_indexing
         from llmrecbench.pipelines.common import count_rows
         from llmrecbench.pipelines.seqrec import row_numbering
 
+        # numbered items follow the numbering the key names (a setting's indexing:), else splits.indexing
+        numbering = row_numbering({"indexing": prompt_key_indexing(key)}, inputs, count_rows(inputs["item_table"]))
         return build_prompt_file(
             {part: inputs[part] for part in ("train", "valid", "test")}, inputs["item_table"], key=key, split=split,
-            dest=dest, prompt_cfg=prompt_cfg, codes_path=inputs.get("codes"),
-            numbering=row_numbering({}, inputs, count_rows(inputs["item_table"])),
+            dest=dest, prompt_cfg=prompt_cfg, codes_path=inputs.get("codes"), numbering=numbering,
         )
 
     def evaluate_llm(self, inputs, spec, llm_cfg, *, identity):
         from llmrecbench.llm.recommend import run_evaluate
+        from llmrecbench.pipelines.seqrec import leakage_probe_of
 
-        return run_evaluate(
+        cell, topk, timing = run_evaluate(
             inputs["model"], inputs["prompts"], inputs["item_table"], spec, llm_cfg,
             dataset=identity["dataset"], model_name=identity["model"], setting=identity["setting"],
             seed=identity["seed"], evaluation=self.options,
             adapter_dir=inputs.get("adapter"), codes_path=inputs.get("codes"), item_index=inputs.get("item_index"),
         )
+        probe = leakage_probe_of(inputs, cell["protocol"]["indexing"]) if inputs.get("split_stats") else None
+        if probe is not None:  # share of test items numbered max(history) + 1 in the numbering the prompts used
+            cell["protocol"]["leakage_probe"] = round(probe, 6)
+        return cell, topk, timing
