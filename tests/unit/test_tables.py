@@ -167,6 +167,30 @@ def test_readme_blocks_are_rendered_from_the_tables_and_fail_in_one_line(tmp_pat
     assert readme.read_text() == before
 
 
+def test_readme_llm_rows_are_picked_by_model_and_setting(tmp_path):
+    """One LLM model has one table row per setting: a README row names both and shows them."""
+    import yaml
+
+    from llmrecbench.tables.readme import render_block
+
+    table = tmp_path / "results/tables/seqrec.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text(
+        "dataset,model,item_repr,setting,n_seeds,NDCG@10,NDCG@10_std\n"
+        "b,smollm2,number_text,\"LoRA, P5 indexing\",1,0.59,0.0\n"
+        "b,smollm2,number_text,LoRA,1,0.01,0.0\n"
+        "b,index_leak_p5,unique_id,p5_sequential,1,0.5,0.0\n"
+    )
+    spec = yaml.safe_load("""
+table: results/tables/seqrec.csv
+rows: [index_leak_p5, {model: smollm2, setting: LoRA}, {model: smollm2, setting: "LoRA, P5 indexing"}]
+columns: [NDCG@10]
+""")
+    text = render_block(spec, tmp_path)
+    assert text.splitlines()[2:] == ["| index_leak_p5 | 0.5000 |", "| smollm2 (LoRA) | 0.0100 |",
+                                     "| smollm2 (LoRA, P5 indexing) | 0.5900 |"]
+
+
 def test_templated_llm_rows_get_a_seen_unseen_template_column():
     seen = _cell("smollm2", 1, 0.02, setting="recsysllm", protocol={**PROTOCOL, "eval_template": "seq1", "eval_template_seen": "seen"})
     unseen = _cell("smollm2", 1, 0.01, setting="recsysllm_unseen", protocol={**PROTOCOL, "eval_template": "seq6", "eval_template_seen": "unseen"})

@@ -5,7 +5,8 @@ A README block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NA
 name in ``resources/readme_tables.yaml``:
 
 * ``table``: the merged table it reads (``results/tables/{task}.csv``), ``filter`` (column:
-  value pairs), ``rows`` (model names, in order: one README row each) and ``columns`` (the
+  value pairs), ``rows`` (model names, in order: one README row each; an LLM row is
+  ``{model: smollm2, setting: <the table's setting label>}``, shown as ``model (setting)``) and ``columns`` (the
   table's value columns; a row with ``n_seeds`` > 1 shows ``mean ± std``);
 * ``pivot`` (instead of ``columns``): one README column per value of the ``over`` table column
   (e.g. dataset and item representation), each cell joining ``values`` with " / ";
@@ -60,6 +61,18 @@ def _train_seconds(root: Path, row: dict, seeds: list[int]) -> str:
     return f"{sum(times) / len(times):.0f}" if times else "–"
 
 
+def _row_name(entry: str | dict) -> str:
+    """A README row's name: the model, or ``model (setting)`` for an entry that names a setting."""
+    return entry if isinstance(entry, str) else f"{entry['model']} ({entry['setting']})"
+
+
+def _row_matches(row: dict, entry: str | dict) -> bool:
+    """A table row of the entry: its model (and, for an LLM row, its ``setting`` label)."""
+    if isinstance(entry, str):
+        return row["model"] == entry
+    return row["model"] == entry["model"] and row.get("setting") == entry["setting"]
+
+
 def render_block(spec: dict, root: Path) -> str:
     """The markdown table of one spec (see the module docstring), from the files under ``root``."""
     rows = [r for r in _read_table(root / spec["table"]) if all(r.get(k) == str(v) for k, v in spec.get("filter", {}).items())]
@@ -67,10 +80,13 @@ def render_block(spec: dict, root: Path) -> str:
     for r in rows:
         r["task"] = task
     digits = int(spec.get("digits", 4))
+    names = [_row_name(entry) for entry in spec["rows"]]
     by_model: dict[str, list[dict]] = {}
-    for r in rows:
-        by_model.setdefault(r["model"], []).append(r)
-    missing = [m for m in spec["rows"] if m not in by_model]
+    for entry, name in zip(spec["rows"], names):
+        hit = [r for r in rows if _row_matches(r, entry)]
+        if hit:
+            by_model[name] = hit
+    missing = [m for m in names if m not in by_model]
     if missing:
         raise InputError(root / spec["table"], f"rows {missing} of README block {spec.get('name', '?')!r} are not in the table")
     if "pivot" in spec:
@@ -78,7 +94,7 @@ def render_block(spec: dict, root: Path) -> str:
         keys = [tuple(k) for k in spec["pivot"]["columns"]]
         header = [f"model ({' / '.join(spec['pivot']['values'])})", *[" ".join(str(x) for x in k) for k in keys]]
         lines = []
-        for model in spec["rows"]:
+        for model in names:
             cells = [model]
             for key in keys:
                 hit = [r for r in by_model[model] if tuple(r[c] for c in over) == key]
@@ -89,10 +105,10 @@ def render_block(spec: dict, root: Path) -> str:
         header = ["model", *columns]
         best = None
         if spec.get("bold_max"):
-            values = [float(by_model[m][0][spec["bold_max"]]) for m in spec["rows"] if by_model[m][0].get(spec["bold_max"])]
+            values = [float(by_model[m][0][spec["bold_max"]]) for m in names if by_model[m][0].get(spec["bold_max"])]
             best = max(values) if values else None
         lines = []
-        for model in spec["rows"]:
+        for model in names:
             row = by_model[model][0]
             cells = [model]
             for c in columns:
@@ -104,11 +120,11 @@ def render_block(spec: dict, root: Path) -> str:
         if spec.get("train_seconds"):
             header.append("train (s)")
             seeds = [int(s) for s in spec.get("seeds", [42])]
-            for cells, model in zip(lines, spec["rows"]):
+            for cells, model in zip(lines, names):
                 cells.append(_train_seconds(root, by_model[model][0], seeds))
     if spec.get("published"):
         header.append(spec["published"]["column"])
-        for cells, model in zip(lines, spec["rows"]):
+        for cells, model in zip(lines, names):
             cells.append(str(spec["published"]["values"].get(model, "–")))
     out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     out += ["| " + " | ".join(cells) + " |" for cells in lines]
