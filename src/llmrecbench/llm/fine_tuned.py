@@ -25,6 +25,16 @@ from llmrecbench.llm.readers import read_item_number
 log = logging.getLogger("llmrecbench")
 
 
+def _add_item(item_id: int, skip: frozenset, items: list[int], count: dict) -> None:
+    """Append a read item to a user's list unless it is a history item or already listed (counted)."""
+    if item_id in skip:
+        count["history_items_skipped"] += 1
+    elif item_id in items:
+        count["duplicates"] += 1
+    else:
+        items.append(item_id)
+
+
 def adapter_cell(
     model_dir: str | Path,
     adapter_dir: str | Path,
@@ -99,13 +109,8 @@ def adapter_cell(
                         count["invalid_items"] += 1
                         continue
                     count["grounded_exact"] += 1
-                    item_id = int(canonical_of[index - 1])  # the 1-based index -> model id -> canonical item
-                    if item_id in skip:
-                        count["history_items_skipped"] += 1
-                    elif item_id in items:
-                        count["duplicates"] += 1
-                    else:
-                        items.append(item_id)
+                    # the 1-based index -> model id -> canonical item
+                    _add_item(int(canonical_of[index - 1]), skip, items, count)
             elif item_repr == "text":
                 for group, how, _ in (grounder.ground(texts) if texts else []):
                     count["hypotheses"] += 1
@@ -114,12 +119,7 @@ def adapter_cell(
                         continue
                     count["grounded_exact" if how == "exact" else "grounded_nearest"] += 1
                     for item_id in group:  # every item sharing the title, lowest id first
-                        if item_id in skip:
-                            count["history_items_skipped"] += 1
-                        elif item_id in items:
-                            count["duplicates"] += 1
-                        else:
-                            items.append(item_id)
+                        _add_item(item_id, skip, items, count)
             else:
                 for item_id, _score in user_hyps:
                     count["hypotheses"] += 1
